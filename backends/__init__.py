@@ -1,0 +1,1 @@
+"""Ways out of the graphc IR (installed as graphc.backends)."""

@@ -1,0 +1,1 @@
+"""Ways into the graphc IR (installed as graphc.frontends)."""

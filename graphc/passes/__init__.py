@@ -1,0 +1,1 @@
+"""Graph rewrite passes, one per file, and the ordered DEFAULT_PIPELINE."""
