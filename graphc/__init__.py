@@ -23,8 +23,9 @@ from graphc.ops.elementwise import (abs, add, cast, ceil, clip_by_value, cos, di
 from graphc.ops.linalg import matmul
 from graphc.ops.reduce import (argmax, argmin, norm, reduce_max, reduce_mean, reduce_min,
                                reduce_prod, reduce_sum)
-from graphc.ops.shape import (broadcast_to, concat, expand_dims, gather, one_hot, pad, reshape,
-                              shape, slice, split, squeeze, stack, tile, transpose, unstack)  # noqa: A004
+from graphc.ops.indexing import gather, one_hot, slice  # noqa: A004
+from graphc.ops.shape import (broadcast_to, concat, expand_dims, pad, reshape, shape, split,
+                              squeeze, stack, tile, transpose, unstack)
 from graphc.ops.state import assign, assign_add, assign_sub, constant, group, no_op, placeholder
 from graphc.variables import (Variable, global_variables, global_variables_initializer,
                               trainable_variables, variables_initializer)

@@ -11,7 +11,7 @@ line, so errors and NaN reports in the backward pass point at the user's code.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 from graphc.errors import GradientError, GraphError, ShapeError
 from graphc.graph import Node, Tensor

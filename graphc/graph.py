@@ -302,13 +302,15 @@ class Graph:
         return "/".join([*self._scope, name])
 
     @contextlib.contextmanager
-    def name_scope(self, name: str) -> Iterator[str]:
-        """Prefix the names of nodes built inside with ``name/``."""
-        self._scope.append(name)
+    def name_scope(self, name: Optional[str]) -> Iterator[str]:
+        """Prefix the names of nodes built inside with ``name/``; ``None`` builds at the root,
+        outside every enclosing scope (as TF1)."""
+        saved = self._scope
+        self._scope = [] if name is None else [*saved, name]
         try:
             yield "/".join(self._scope)
         finally:
-            self._scope.pop()
+            self._scope = saved
 
     @contextlib.contextmanager
     def at_location(self, location: Optional[Location]) -> Iterator[None]:
@@ -411,6 +413,6 @@ def reset_default_graph() -> Graph:
     return _GLOBAL_DEFAULT[0]
 
 
-def name_scope(name: str) -> contextlib.AbstractContextManager:
-    """``with gc.name_scope("layer1"):`` prefixes names in the default graph."""
+def name_scope(name: Optional[str]) -> contextlib.AbstractContextManager:
+    """``with gc.name_scope("layer1"):`` prefixes names in the default graph (None: the root)."""
     return get_default_graph().name_scope(name)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from graphc.errors import GraphcError
-from graphc.graph import Node, Tensor, TensorSpec
+from graphc.graph import Node, Tensor
 
 __all__ = ["Kind", "OpDef", "REGISTRY", "defop", "get_op", "apply", "apply1", "freeze"]
 
@@ -89,6 +89,12 @@ def apply(op: str, inputs: Sequence[Tensor], attrs: Optional[Mapping[str, Any]] 
     """
     opdef = get_op(op)
     attrs = {k: freeze(v) for k, v in (attrs or {}).items()}
+    for key, value in attrs.items():
+        try:
+            hash(value)
+        except TypeError:
+            raise TypeError(f"{op}: attribute {key}={value!r} is not hashable; graphc needs "
+                            "hashable attributes (tuples, numbers, strings, Literals)") from None
     if graph is None:
         from graphc.graph import get_default_graph
 

@@ -493,11 +493,8 @@ def _restore_nodes(graph: Graph, doc: dict, dec: _Decoder, path: str) -> dict[in
             if var_rec is not None:
                 if op != "variable" or len(specs) != 1:
                     raise ValueError(f"variable record points at a {op} node")
-                var = Variable.__new__(Variable)
-                Tensor.__init__(var, node, 0)
-                node.outputs = (var,)
-                var.trainable = _expect(var_rec["trainable"], bool, "trainable")
-                made[i] = var
+                trainable = _expect(var_rec["trainable"], bool, "trainable")
+                made[i] = Variable.restore(node, None, trainable)
         except FileFormatError:
             raise
         except (KeyError, TypeError, ValueError, IndexError, GraphError) as err:

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import numpy as np
 
 from graphc.errors import FeedError, GraphError
-from graphc.graph import Graph, Node, Tensor, get_default_graph
+from graphc.graph import Graph, Tensor, get_default_graph
 from graphc.program import Program, build_program
 from graphc.shapes import format_shape
 from graphc.targets import get_backend, resolve_target

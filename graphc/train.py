@@ -430,13 +430,8 @@ class RMSPropOptimizer(Optimizer):
 @contextlib.contextmanager
 def _root_scope(graph: Graph) -> Iterator[None]:
     """Build in ``graph`` outside any name scope (TF1 names slots after their variable)."""
-    saved = graph._scope
-    graph._scope = []
-    try:
-        with graph.as_default():
-            yield
-    finally:
-        graph._scope = saved
+    with graph.as_default(), graph.name_scope(None):
+        yield
 
 
 def _number(opt: Optimizer, what: str, value: Any, low: Optional[float] = None,

@@ -47,6 +47,16 @@ class Variable(Tensor):
         self.trainable = bool(trainable)
         graph.variables[node.name] = self
 
+    @classmethod
+    def restore(cls, node: Node, initial_value: Optional[Tensor], trainable: bool) -> "Variable":
+        """The Variable of an existing ``variable`` node (graph loading uses this)."""
+        var = cls.__new__(cls)
+        Tensor.__init__(var, node, 0)
+        node.outputs = (var,)
+        var.initial_value = initial_value
+        var.trainable = bool(trainable)
+        return var
+
     @property
     def initializer(self) -> Tensor:
         """An op that resets the variable to its initial value."""

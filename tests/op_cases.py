@@ -195,58 +195,57 @@ case("losses.sum_weighted", lambda a, b: gc.losses.mean_squared_error(
 
 # -- shape ops --
 
-# `sh.reshape` is `gc.reshape` once exported; the module keeps the table importable before.
-from graphc.ops import shape as sh  # noqa: E402
+# `gc.reshape` is `gc.reshape` once exported; the module keeps the table importable before.
 
-case("reshape/-1", lambda x: gc.tanh(sh.reshape(x, (-1, 6))), rand(2, 3, 4), second_order=True)
-case("reshape/static", lambda x: sh.reshape(x, [3, 8]), rand(2, 3, 4))
-case("reshape/scalar", lambda x: sh.reshape(x, []) * 2.0, rand(1, 1))
-case("expand_dims", lambda x: sh.expand_dims(x, -1) * sh.expand_dims(x, 0), rand(3, 3))
-case("squeeze/axes", lambda x: sh.squeeze(x, [-1, 1]), rand(3, 1, 4, 1))
+case("reshape/-1", lambda x: gc.tanh(gc.reshape(x, (-1, 6))), rand(2, 3, 4), second_order=True)
+case("reshape/static", lambda x: gc.reshape(x, [3, 8]), rand(2, 3, 4))
+case("reshape/scalar", lambda x: gc.reshape(x, []) * 2.0, rand(1, 1))
+case("expand_dims", lambda x: gc.expand_dims(x, -1) * gc.expand_dims(x, 0), rand(3, 3))
+case("squeeze/axes", lambda x: gc.squeeze(x, [-1, 1]), rand(3, 1, 4, 1))
 # axis=None removes the dims that *are* 1: with unknown dims the result's rank is unknown.
-case("squeeze/all", sh.squeeze, rand(1, 3, 1, 4), unknown_dims=False)
-case("transpose/default", sh.transpose, rand(3, 4))
-case("transpose/perm", lambda x: gc.tanh(sh.transpose(x, [1, 2, 0])), rand(2, 3, 4),
+case("squeeze/all", gc.squeeze, rand(1, 3, 1, 4), unknown_dims=False)
+case("transpose/default", gc.transpose, rand(3, 4))
+case("transpose/perm", lambda x: gc.tanh(gc.transpose(x, [1, 2, 0])), rand(2, 3, 4),
      second_order=True)
-case("concat/axis0", lambda a, b, c: sh.concat([a, b, c], 0), rand(1, 3), rand(2, 3), rand(3, 3))
-case("concat/negative_axis", lambda a, b, c: sh.concat([a, b, c], -1),
+case("concat/axis0", lambda a, b, c: gc.concat([a, b, c], 0), rand(1, 3), rand(2, 3), rand(3, 3))
+case("concat/negative_axis", lambda a, b, c: gc.concat([a, b, c], -1),
      rand(2, 1), rand(2, 3), rand(2, 2))
-case("concat/second_order", lambda a, b: gc.tanh(sh.concat([a, b], -1)), rand(2, 3), rand(2, 2),
+case("concat/second_order", lambda a, b: gc.tanh(gc.concat([a, b], -1)), rand(2, 3), rand(2, 2),
      second_order=True)
-case("stack", lambda a, b: sh.stack([a, b], axis=1), rand(3, 4), rand(3, 4))
-case("stack/negative_axis", lambda a, b, c: sh.stack([a, b, c], axis=-1),
+case("stack", lambda a, b: gc.stack([a, b], axis=1), rand(3, 4), rand(3, 4))
+case("stack/negative_axis", lambda a, b, c: gc.stack([a, b, c], axis=-1),
      rand(2, 3), rand(2, 3), rand(2, 3))
-case("unstack", lambda x: sh.unstack(x, num=3, axis=1), rand(2, 3, 4))
-case("unstack/one_output", lambda x: sh.unstack(x, 2)[1] * 2.0, rand(2, 3))
-case("split/equal", lambda x: sh.split(x, 3, axis=1), rand(2, 6))
-case("split/one_output", lambda x: sh.split(x, 3, axis=1)[0] * 2.0, rand(2, 6))
-case("split/sizes", lambda x: [gc.tanh(p) for p in sh.split(x, [1, -1, 2], axis=-1)], rand(2, 6),
+case("unstack", lambda x: gc.unstack(x, num=3, axis=1), rand(2, 3, 4))
+case("unstack/one_output", lambda x: gc.unstack(x, 2)[1] * 2.0, rand(2, 3))
+case("split/equal", lambda x: gc.split(x, 3, axis=1), rand(2, 6))
+case("split/one_output", lambda x: gc.split(x, 3, axis=1)[0] * 2.0, rand(2, 6))
+case("split/sizes", lambda x: [gc.tanh(p) for p in gc.split(x, [1, -1, 2], axis=-1)], rand(2, 6),
      second_order=True)
-case("split/sizes_some_outputs", lambda x: sh.split(x, [2, 1, 3], axis=0)[2] * 3.0, rand(6, 2))
-case("slice", lambda x: sh.slice(x, [1, 0, 2], [-1, 2, 2]), rand(3, 3, 4))
+case("split/sizes_some_outputs", lambda x: gc.split(x, [2, 1, 3], axis=0)[2] * 3.0, rand(6, 2))
+case("slice", lambda x: gc.slice(x, [1, 0, 2], [-1, 2, 2]), rand(3, 3, 4))
 case("getitem/int", lambda x: x[1, -1], rand(3, 4, 2))
 case("getitem/negative_steps", lambda x: x[::-1, 3:0:-2], rand(3, 5))
 case("getitem/newaxis_ellipsis", lambda x: x[None, ..., ::-2, None], rand(2, 3, 5))
 case("getitem/mixed", lambda x: x[-2:, 1, :-1], rand(3, 4, 5))
 case("getitem/second_order", lambda x: gc.tanh(x[1:, ::-1]), rand(3, 4), second_order=True)
-case("gather/axis0", lambda p, i: sh.gather(p, i), rand(4, 3), np.array([[0, 2], [2, 2]]))
-case("gather/axis1", lambda p, i: sh.gather(p, i, axis=1), rand(2, 4, 3),
+case("gather/axis0", lambda p, i: gc.gather(p, i), rand(4, 3), np.array([[0, 2], [2, 2]]))
+case("gather/axis1", lambda p, i: gc.gather(p, i, axis=1), rand(2, 4, 3),
      np.array([[1, 1], [3, 0], [1, 3]]))
-case("gather/int32_second_order", lambda p, i: gc.tanh(sh.gather(p, gc.cast(i, gc.int32))),
+case("gather/int32_second_order", lambda p, i: gc.tanh(gc.gather(p, gc.cast(i, gc.int32))),
      rand(5, 2), np.array([4, 0, 4, 4]), second_order=True)
-case("one_hot", lambda i: sh.one_hot(i, 4), np.array([[0, 3], [-1, 5]]), grad=False)
-case("one_hot/axis_values", lambda i: sh.one_hot(i, 3, on_value=5.0, off_value=-1.0, axis=0,
+case("one_hot", lambda i: gc.one_hot(i, 4), np.array([[0, 3], [-1, 5]]), grad=False)
+case("one_hot/axis_values", lambda i: gc.one_hot(i, 3, on_value=5.0, off_value=-1.0, axis=0,
                                                  dtype=gc.float64), np.array([0, 2, 1, 1]),
      grad=False)
-case("one_hot/mask", lambda x, i: x * sh.one_hot(i, 4, dtype=x.dtype), rand(3, 4),
+case("one_hot/mask", lambda x, i: x * gc.one_hot(i, 4, dtype=x.dtype), rand(3, 4),
      np.array([1, 0, 3]))
-case("pad/constant", lambda x: sh.pad(x, [[1, 0], [2, 3]], constant_values=0.5), rand(2, 3))
-case("pad/reflect", lambda x: gc.tanh(sh.pad(x, [[1, 2], [2, 1]], "REFLECT")), rand(3, 4),
+case("pad/constant", lambda x: gc.pad(x, [[1, 0], [2, 3]], constant_values=0.5), rand(2, 3))
+case("pad/reflect", lambda x: gc.tanh(gc.pad(x, [[1, 2], [2, 1]], "REFLECT")), rand(3, 4),
      second_order=True)
-case("pad/symmetric", lambda x: sh.pad(x, [[2, 3], [0, 1]], mode="SYMMETRIC"), rand(3, 4))
-case("tile", lambda x: sh.tile(x, [2, 1, 3]), rand(2, 3, 2))
-case("tile/second_order", lambda x: gc.tanh(sh.tile(x, [2, 3])), rand(2, 2), second_order=True)
-case("broadcast_to", lambda x: sh.broadcast_to(x, (2, 3, 4)), rand(3, 1))
-case("shape", sh.shape, rand(3, 4), grad=False)
-case("shape/in_graph", lambda x: x * gc.cast(sh.shape(x, out_type=gc.int64)[0], x.dtype),
+case("pad/symmetric", lambda x: gc.pad(x, [[2, 3], [0, 1]], mode="SYMMETRIC"), rand(3, 4))
+case("tile", lambda x: gc.tile(x, [2, 1, 3]), rand(2, 3, 2))
+case("tile/second_order", lambda x: gc.tanh(gc.tile(x, [2, 3])), rand(2, 2), second_order=True)
+case("broadcast_to", lambda x: gc.broadcast_to(x, (2, 3, 4)), rand(3, 1))
+case("shape", gc.shape, rand(3, 4), grad=False)
+case("shape/in_graph", lambda x: x * gc.cast(gc.shape(x, out_type=gc.int64)[0], x.dtype),
      rand(3, 4))

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.ops import shape as sh
 from op_cases import CASES
 
 SHAPE_CASES = [c for c in CASES if c.name.split("/")[0] in {
@@ -35,43 +34,43 @@ def _fresh_graph():
 def test_reshape_size_mismatch_names_op_shapes_and_line():
     x = _ph((2, 3))
     with pytest.raises(gc.ShapeError) as info:
-        sh.reshape(x, (4, 2))  # the line the error points at
+        gc.reshape(x, (4, 2))  # the line the error points at
     msg = str(info.value)
     assert msg.startswith("reshape: cannot reshape [2, 3] (6 elements) to [4, 2] (8 elements)")
     assert "x  float32[2, 3]" in msg
-    assert "test_shape_ops.py" in msg and "sh.reshape(x, (4, 2))" in msg
+    assert "test_shape_ops.py" in msg and "gc.reshape(x, (4, 2))" in msg
 
 
 def test_reshape_errors():
     with pytest.raises(gc.ShapeError, match="at most one -1"):
-        sh.reshape(_ph((2, 3)), (-1, -1))
+        gc.reshape(_ph((2, 3)), (-1, -1))
     with pytest.raises(gc.ShapeError, match="not a multiple of 4"):
-        sh.reshape(_ph((2, 3)), (-1, 4))
+        gc.reshape(_ph((2, 3)), (-1, 4))
     # an unknown batch cannot make 5-element rows into 6 elements
     with pytest.raises(gc.ShapeError, match="not a multiple of 5"):
-        sh.reshape(_ph((None, 5)), (2, 3))
+        gc.reshape(_ph((None, 5)), (2, 3))
     with pytest.raises(TypeError, match="static Python ints"):
-        sh.reshape(_ph((2, 3)), sh.shape(_ph((3, 2), name="y")))
+        gc.reshape(_ph((2, 3)), gc.shape(_ph((3, 2), name="y")))
 
 
 def test_concat_errors():
     with pytest.raises(gc.ShapeError, match="concat: inputs have different ranks") as info:
-        sh.concat([_ph((2, 3)), _ph((2, 3, 1), name="y")], 0)
+        gc.concat([_ph((2, 3)), _ph((2, 3, 1), name="y")], 0)
     assert "float32[2, 3, 1]" in str(info.value)
     with pytest.raises(gc.ShapeError, match="dimension 0 differs"):
-        sh.concat([_ph((2, 3)), _ph((4, 3), name="y")], 1)
+        gc.concat([_ph((2, 3)), _ph((4, 3), name="y")], 1)
     with pytest.raises(gc.DTypeError, match="different dtypes"):
-        sh.concat([_ph((2, 3)), _ph((2, 3), gc.float64, name="y")], 0)
+        gc.concat([_ph((2, 3)), _ph((2, 3), gc.float64, name="y")], 0)
     with pytest.raises(gc.ShapeError, match="out of range"):
-        sh.concat([_ph((2, 3)), _ph((2, 3), name="y")], 2)
+        gc.concat([_ph((2, 3)), _ph((2, 3), name="y")], 2)
     with pytest.raises(gc.ShapeError, match="scalars"):
-        sh.concat([_ph(()), _ph((), name="y")], 0)
+        gc.concat([_ph(()), _ph((), name="y")], 0)
 
 
 def test_squeeze_of_a_non_unit_dim():
     with pytest.raises(gc.ShapeError, match="squeeze: cannot squeeze axis 1 of size 3"):
-        sh.squeeze(_ph((1, 3)), 1)
-    assert sh.squeeze(_ph((None, 3)), 0).shape == (3,)  # unknown: checked at run time
+        gc.squeeze(_ph((1, 3)), 1)
+    assert gc.squeeze(_ph((None, 3)), 0).shape == (3,)  # unknown: checked at run time
 
 
 def test_getitem_with_a_tensor_or_list_points_to_gather():
@@ -101,62 +100,62 @@ def test_getitem_errors():
 def test_other_build_errors():
     x = _ph((4, 6))
     with pytest.raises(gc.ShapeError, match="split: dimension 1 of size 6 cannot be split into 4"):
-        sh.split(x, 4, axis=1)
+        gc.split(x, 4, axis=1)
     with pytest.raises(gc.ShapeError, match="do not add up"):
-        sh.split(x, [2, 3], axis=1)
+        gc.split(x, [2, 3], axis=1)
     with pytest.raises(gc.DTypeError, match="indices must be int32 or int64"):
-        sh.gather(x, _ph((2,), name="f"))
+        gc.gather(x, _ph((2,), name="f"))
     with pytest.raises(gc.ShapeError, match="REFLECT padding"):
-        sh.pad(x, [[4, 0], [0, 0]], "REFLECT")
+        gc.pad(x, [[4, 0], [0, 0]], "REFLECT")
     with pytest.raises(gc.ShapeError, match=r"cannot broadcast \[4, 6\] to \[4, 3\]"):
-        sh.broadcast_to(x, (4, 3))
+        gc.broadcast_to(x, (4, 3))
     with pytest.raises(gc.ShapeError, match="not a permutation"):
-        sh.transpose(x, [0, 0])
+        gc.transpose(x, [0, 0])
     with pytest.raises(gc.ShapeError, match="pass num="):
-        sh.unstack(_ph((None, 3), name="u"))
+        gc.unstack(_ph((None, 3), name="u"))
     with pytest.raises(gc.ShapeError, match="stack: values must have the same shape"):
-        sh.stack([x, _ph((4, 5), name="y")])
+        gc.stack([x, _ph((4, 5), name="y")])
     with pytest.raises(gc.ShapeError, match="out of bounds for axis 1"):
-        sh.slice(x, [0, 2], [2, 5])
+        gc.slice(x, [0, 2], [2, 5])
     with pytest.raises(gc.ShapeError, match="multiples"):
-        sh.tile(x, [2])
+        gc.tile(x, [2])
     with pytest.raises(gc.DTypeError, match="indices must be integers"):
-        sh.one_hot(_ph((3,), name="f"), 4)
+        gc.one_hot(_ph((3,), name="f"), 4)
 
 
 # -- static shapes ------------------------------------------------------------------------
 
 def test_static_shapes_with_unknown_dims():
     x = _ph((None, 4, 4))
-    assert sh.reshape(x, (-1, 16)).shape == (None, 16)
-    assert sh.reshape(_ph((2, 4, 4), name="k"), (-1, 16)).shape == (2, 16)
-    assert sh.expand_dims(x, -1).shape == (None, 4, 4, 1)
-    assert sh.squeeze(_ph((1, None, 1), name="s")).shape is None  # which dims are 1 is unknown
-    assert sh.squeeze(_ph((1, 3, 1), name="t")).shape == (3,)
-    assert sh.transpose(x).shape == (4, 4, None)
-    assert sh.concat([x, x], -1).shape == (None, 4, 8)
-    assert sh.concat([x, _ph((2, None, 4), name="y")], 0).shape == (None, 4, 4)
-    assert [t.shape for t in sh.split(x, [1, -1], 2)] == [(None, 4, 1), (None, 4, 3)]
-    assert [t.shape for t in sh.split(_ph((None, 6), name="z"), [1, -1], 1)] == \
+    assert gc.reshape(x, (-1, 16)).shape == (None, 16)
+    assert gc.reshape(_ph((2, 4, 4), name="k"), (-1, 16)).shape == (2, 16)
+    assert gc.expand_dims(x, -1).shape == (None, 4, 4, 1)
+    assert gc.squeeze(_ph((1, None, 1), name="s")).shape is None  # which dims are 1 is unknown
+    assert gc.squeeze(_ph((1, 3, 1), name="t")).shape == (3,)
+    assert gc.transpose(x).shape == (4, 4, None)
+    assert gc.concat([x, x], -1).shape == (None, 4, 8)
+    assert gc.concat([x, _ph((2, None, 4), name="y")], 0).shape == (None, 4, 4)
+    assert [t.shape for t in gc.split(x, [1, -1], 2)] == [(None, 4, 1), (None, 4, 3)]
+    assert [t.shape for t in gc.split(_ph((None, 6), name="z"), [1, -1], 1)] == \
         [(None, 1), (None, 5)]
     assert x[:, 1:3, ::-1].shape == (None, 2, 4)
     assert x[None, ..., 0].shape == (1, None, 4)
-    assert sh.gather(x, [[0, 1], [1, 1]], axis=-1).shape == (None, 4, 2, 2)
-    assert sh.tile(x, [0, 2, 1]).shape == (0, 8, 4)
-    assert sh.pad(x, [[1, 1], [0, 2], [3, 0]]).shape == (None, 6, 7)
-    assert sh.shape(x).shape == (3,) and sh.shape(x).dtype == gc.int32
-    assert sh.one_hot([1, 2], 3).dtype == gc.float32
+    assert gc.gather(x, [[0, 1], [1, 1]], axis=-1).shape == (None, 4, 2, 2)
+    assert gc.tile(x, [0, 2, 1]).shape == (0, 8, 4)
+    assert gc.pad(x, [[1, 1], [0, 2], [3, 0]]).shape == (None, 6, 7)
+    assert gc.shape(x).shape == (3,) and gc.shape(x).dtype == gc.int32
+    assert gc.one_hot([1, 2], 3).dtype == gc.float32
 
 
 def test_unknown_rank():
     x = _ph(None)
-    assert sh.reshape(x, (-1, 3)).shape == (None, 3)
-    assert sh.expand_dims(x, -1).shape is None
-    assert sh.squeeze(x, [-2, -1]).shape is None
-    assert sh.transpose(x, [1, 0]).shape == (None, None)
-    assert sh.concat([x, x], -1).shape is None
-    assert sh.pad(x, [[1, 1], [0, 0]]).shape == (None, None)
-    assert sh.shape(x).shape == (None,)
+    assert gc.reshape(x, (-1, 3)).shape == (None, 3)
+    assert gc.expand_dims(x, -1).shape is None
+    assert gc.squeeze(x, [-2, -1]).shape is None
+    assert gc.transpose(x, [1, 0]).shape == (None, None)
+    assert gc.concat([x, x], -1).shape is None
+    assert gc.pad(x, [[1, 1], [0, 0]]).shape == (None, None)
+    assert gc.shape(x).shape == (None,)
     assert x[1:, None].shape is None
     v = _ph((3,), name="v")
     out = gc.matmul(v, x)  # expand_dims(v, 0), then squeeze [-2] of an unknown-rank result
@@ -166,10 +165,10 @@ def test_unknown_rank():
 
 def test_names_and_multiple_outputs():
     x = _ph((2, 6))
-    assert sh.reshape(x, (3, 4), name="r").name == "r"
-    parts = sh.split(x, 3, axis=1, name="parts")
+    assert gc.reshape(x, (3, 4), name="r").name == "r"
+    parts = gc.split(x, 3, axis=1, name="parts")
     assert [p.name for p in parts] == ["parts", "parts:1", "parts:2"]
-    assert sh.concat([x, x], 0, name="c").name == "c"
+    assert gc.concat([x, x], 0, name="c").name == "c"
     assert x[0].op.type == "strided_slice" and x[0].op is x[0, :].op  # one normalized node
 
 
@@ -178,10 +177,10 @@ def test_names_and_multiple_outputs():
 def test_values_match_numpy():
     a = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
     x = _ph((None, None, None))
-    fetches = [x[::-1, 1, None, -2::-2], x[..., 1:], sh.slice(x, [1, 0, 2], [-1, 2, 3]),
-               sh.tile(x, [1, 2, 1]), sh.pad(x, [[0, 0], [1, 2], [2, 1]], "SYMMETRIC"),
-               sh.pad(x, [[1, 1], [0, 0], [0, 0]], constant_values=7),
-               sh.transpose(x), sh.stack(sh.unstack(x, 3), axis=-1)]
+    fetches = [x[::-1, 1, None, -2::-2], x[..., 1:], gc.slice(x, [1, 0, 2], [-1, 2, 3]),
+               gc.tile(x, [1, 2, 1]), gc.pad(x, [[0, 0], [1, 2], [2, 1]], "SYMMETRIC"),
+               gc.pad(x, [[1, 1], [0, 0], [0, 0]], constant_values=7),
+               gc.transpose(x), gc.stack(gc.unstack(x, 3), axis=-1)]
     want = [a[::-1, 1, None, -2::-2], a[..., 1:], a[1:, 0:2, 2:5], np.tile(a, (1, 2, 1)),
             np.pad(a, [[0, 0], [1, 2], [2, 1]], "symmetric"),
             np.pad(a, [[1, 1], [0, 0], [0, 0]], constant_values=7), a.T,
@@ -192,7 +191,7 @@ def test_values_match_numpy():
 
 def test_one_hot_out_of_range_rows_are_off():
     i = _ph((4,), gc.int64, "i")
-    got = _run(sh.one_hot(i, 3, on_value=2.0, off_value=-1.0), {i: np.array([0, 2, 3, -1])})
+    got = _run(gc.one_hot(i, 3, on_value=2.0, off_value=-1.0), {i: np.array([0, 2, 3, -1])})
     np.testing.assert_array_equal(got, [[2, -1, -1], [-1, -1, 2], [-1, -1, -1], [-1, -1, -1]])
 
 
@@ -200,14 +199,14 @@ def test_gather_refuses_out_of_range_indices_at_run_time():
     x = _ph((None, 2))
     i = _ph((None,), gc.int32, "i")
     with pytest.raises(IndexError, match=r"index 3 is out of range \[0, 3\)"):
-        _run(sh.gather(x, i), {x: np.zeros((3, 2), np.float32), i: np.array([0, 3], np.int32)})
+        _run(gc.gather(x, i), {x: np.zeros((3, 2), np.float32), i: np.array([0, 3], np.int32)})
 
 
 def test_gather_gradient_accumulates_repeats():
     p = _ph((None, 3), gc.float64, "p")
     i = _ph((None,), gc.int64, "i")
     w = np.arange(12.0).reshape(4, 3)
-    (g,) = gc.gradients(gc.reduce_sum(sh.gather(p, i) * w), [p])
+    (g,) = gc.gradients(gc.reduce_sum(gc.gather(p, i) * w), [p])
     got = _run(g, {p: np.zeros((5, 3)), i: np.array([1, 4, 1, 1])})
     want = np.zeros((5, 3))
     np.add.at(want, [1, 4, 1, 1], w)
@@ -254,14 +253,14 @@ def test_gradients_with_unknown_rank():
         graph = gc.Graph()
         with graph.as_default():
             x = gc.placeholder(gc.float64, shape, name="x")
-            parts = [sh.transpose(x), sh.concat([x, x[..., ::-2]], -1), x[1, ..., None, 1:],
-                     sh.reshape(x, (-1, 6)), sh.squeeze(sh.expand_dims(x, -1), [-1]),
-                     sh.pad(x, [[1, 0], [0, 1], [1, 1]], "REFLECT"), sh.tile(x, [1, 2, 1]),
-                     sh.gather(x, [2, 0, 2], axis=-1)]
+            parts = [gc.transpose(x), gc.concat([x, x[..., ::-2]], -1), x[1, ..., None, 1:],
+                     gc.reshape(x, (-1, 6)), gc.squeeze(gc.expand_dims(x, -1), [-1]),
+                     gc.pad(x, [[1, 0], [0, 1], [1, 1]], "REFLECT"), gc.tile(x, [1, 2, 1]),
+                     gc.gather(x, [2, 0, 2], axis=-1)]
             # (flattened first: reduce_sum's gradient needs a known rank, see reduce.py)
-            loss = sum(gc.reduce_sum(gc.square(gc.tanh(sh.reshape(p, [-1])))) for p in parts)
+            loss = sum(gc.reduce_sum(gc.square(gc.tanh(gc.reshape(p, [-1])))) for p in parts)
             (g,) = gc.gradients(loss, [x])
-            (gg,) = gc.gradients(gc.reduce_sum(gc.square(sh.reshape(g, [-1]))), [x])
+            (gg,) = gc.gradients(gc.reduce_sum(gc.square(gc.reshape(g, [-1]))), [x])
         results.append(gc.Session(graph, target="reference").run([g, gg], {x: a}))
     for k, u in zip(*results):
         np.testing.assert_allclose(u, k, rtol=1e-12, atol=1e-12)

@@ -40,7 +40,7 @@ def _infer(accepts: str, out_dtype: Optional[dtypes.DType] = None):
         first = specs[0].dtype
         for s in specs:
             if s.dtype != first:
-                raise DTypeError(f"inputs have different dtypes: "
+                raise DTypeError("inputs have different dtypes: "
                                  + ", ".join(str(x.dtype) for x in specs))
             if not ok(s.dtype):
                 raise DTypeError(f"expects {what} tensor, got {s.dtype}; use gc.cast")

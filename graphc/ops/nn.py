@@ -175,7 +175,7 @@ def _sparse_xent_ref(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
 
 
 def _vjp_sparse_xent(node: Any, g: Tensor) -> list:
-    from graphc.ops.shape import one_hot
+    from graphc.ops.indexing import one_hot
 
     labels, logits = node.inputs
     onehot = one_hot(labels, logits.shape[-1], dtype=logits.dtype)

@@ -19,7 +19,7 @@ def _binary(fn: Callable[[Any, Any], Tensor]) -> tuple[Callable, Callable]:
 
 
 def _getitem(tensor: Tensor, index: Any) -> Tensor:
-    from graphc.ops.shape import getitem
+    from graphc.ops.indexing import getitem
 
     return getitem(tensor, index)
 

@@ -1,6 +1,6 @@
-"""Shape ops: reshape, expand_dims, squeeze, transpose, concat, stack, unstack, split, slice
-and NumPy-style indexing, gather, one_hot, pad, tile, broadcast_to and shape (TF1 names and
-semantics).
+"""Shape ops: reshape, expand_dims, squeeze, transpose, concat, stack, unstack, split, pad,
+tile, broadcast_to and shape (TF1 names and semantics). Indexing ops (slice, ``t[...]``,
+gather, one_hot) live in :mod:`graphc.ops.indexing`.
 
 Static arguments (target shapes, begin/size, paddings, multiples, depth, split sizes) are
 Python ints held in attributes, never tensors: that is what lets shape inference compute
@@ -45,85 +45,21 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from graphc import dtypes
-from graphc.errors import DTypeError, GraphcError, ShapeError
-from graphc.graph import Tensor, TensorSpec, user_location
+from graphc.errors import DTypeError, ShapeError
+from graphc.graph import Tensor, TensorSpec
 from graphc.op import Kind, apply, apply1, defop
+from graphc.ops.args import (INDEX_DTYPES, axis_attr, check_axis, fail, is_int, same_dtype, static_ints,
+                             tensor_list)
 from graphc.ops.elementwise import _as_tensor
+from graphc.ops.indexing import strided_slice
 from graphc.ops.reduce import sum_to_like
-from graphc.ops.state import constant
 from graphc.shapes import format_shape, merge_shapes, normalize_axes, normalize_axis, num_elements
 
 __all__ = ["reshape", "expand_dims", "squeeze", "transpose", "concat", "stack", "unstack",
-           "split", "slice", "getitem", "gather", "one_hot", "pad", "tile", "broadcast_to",
-           "shape", "reshape_like"]
+           "split", "pad", "tile", "broadcast_to", "shape", "reshape_like"]
 
 Axis = Union[None, int, Sequence[int]]
 
-
-# -- helpers ------------------------------------------------------------------------------
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
-
-
-def _static_ints(value: Any, what: str) -> tuple[int, ...]:
-    """A sequence (or one) of Python/NumPy ints as a tuple; tensors are refused clearly."""
-    if isinstance(value, Tensor):
-        raise TypeError(f"{what} must be static Python ints, not the tensor {value.name}: "
-                        "graphc needs it when the graph is built")
-    seq = (value,) if _is_int(value) else tuple(np.asarray(value).ravel().tolist()) \
-        if isinstance(value, np.ndarray) else tuple(value)
-    if not all(_is_int(v) for v in seq):
-        raise TypeError(f"{what} must be ints, got {value!r}")
-    return tuple(int(v) for v in seq)
-
-
-def _fail(err: GraphcError, op: str, *tensors: Tensor) -> GraphcError:
-    """A builder's error, with the op, its inputs and the user's line (as apply adds)."""
-    labels = ["x"] if len(tensors) == 1 else [f"in{i}" for i in range(len(tensors))]
-    return err.with_context(op, list(zip(labels, tensors)), user_location())
-
-
-def _axis_attr(axis: Any, rank: Optional[int]) -> Any:
-    """``axis`` normalized when the rank is known and it is valid; else as given, for
-    ``infer`` to check (and report with the op's context)."""
-    if rank is not None and _is_int(axis) and -rank <= axis < rank:
-        return int(axis) % rank
-    return axis
-
-
-def _check_axis(axis: Any, rank: Optional[int]) -> Optional[int]:
-    """The normalized axis (None when the rank is unknown), or ShapeError."""
-    if rank is None:
-        if not _is_int(axis):
-            raise ShapeError(f"axis must be an int, got {axis!r}")
-        return None
-    return normalize_axis(axis, rank)
-
-
-def _same_dtype(specs: Sequence[TensorSpec]) -> dtypes.DType:
-    first = specs[0].dtype
-    if any(s.dtype != first for s in specs):
-        raise DTypeError("inputs have different dtypes: " + ", ".join(str(s.dtype) for s in specs)
-                         + "; use gc.cast")
-    return first
-
-
-def _tensor_list(values: Any) -> list[Tensor]:
-    """Tensors from a list of tensors and Python values (these take the tensors' dtype)."""
-    if isinstance(values, Tensor):
-        values = [values]
-    values = list(values)
-    if not values:
-        raise ShapeError("needs at least one tensor")
-    first = next((v for v in values if isinstance(v, Tensor)), None)
-    if first is None:
-        return [constant(v) for v in values]
-    return [v if isinstance(v, Tensor) else constant(v, first.dtype, graph=first.graph)
-            for v in values]
-
-
-# -- reshape ------------------------------------------------------------------------------
 
 def _infer_reshape(x: TensorSpec, *, shape: tuple[int, ...]) -> TensorSpec:
     if any(d < -1 for d in shape) or list(shape).count(-1) > 1:
@@ -179,7 +115,7 @@ def reshape(tensor: Any, shape: Any, name: Optional[str] = None) -> Tensor:
     to ``(-1, 16)`` is ``(None, 16)``; a count mismatch is caught when the graph is built
     when the sizes are known."""
     tensor = _as_tensor(tensor)
-    return apply1("reshape", [tensor], {"shape": _static_ints(shape, "reshape: shape")},
+    return apply1("reshape", [tensor], {"shape": static_ints(shape, "reshape: shape")},
                   name=name)
 
 
@@ -194,7 +130,7 @@ def reshape_like(x: Tensor, like: Tensor) -> Tensor:
 
 def _infer_expand_dims(x: TensorSpec, *, axis: int) -> TensorSpec:
     if x.shape is None:
-        _check_axis(axis, None)
+        check_axis(axis, None)
         return TensorSpec(None, x.dtype)
     a = normalize_axis(axis, len(x.shape) + 1)
     return TensorSpec(x.shape[:a] + (1,) + x.shape[a:], x.dtype)
@@ -203,7 +139,7 @@ def _infer_expand_dims(x: TensorSpec, *, axis: int) -> TensorSpec:
 def _infer_squeeze(x: TensorSpec, *, axes: Optional[tuple[int, ...]]) -> TensorSpec:
     if x.shape is None:
         for a in axes or ():
-            _check_axis(a, None)
+            check_axis(a, None)
         return TensorSpec(None, x.dtype)
     if axes is None:  # every size-1 dim: the rank is unknown if some dim is
         if None in x.shape:
@@ -230,7 +166,7 @@ def expand_dims(input: Any, axis: int, name: Optional[str] = None) -> Tensor:  #
     ``-1`` appends one)."""
     x = _as_tensor(input)
     rank = None if x.ndim is None else x.ndim + 1
-    return apply1("expand_dims", [x], {"axis": _axis_attr(axis, rank)}, name=name)
+    return apply1("expand_dims", [x], {"axis": axis_attr(axis, rank)}, name=name)
 
 
 def squeeze(input: Any, axis: Axis = None, name: Optional[str] = None) -> Tensor:  # noqa: A002
@@ -239,8 +175,8 @@ def squeeze(input: Any, axis: Axis = None, name: Optional[str] = None) -> Tensor
     x = _as_tensor(input)
     axes = None
     if axis is not None:
-        axes = (axis,) if _is_int(axis) else tuple(axis)
-        if x.ndim is not None and all(_is_int(a) and -x.ndim <= a < x.ndim for a in axes) \
+        axes = (axis,) if is_int(axis) else tuple(axis)
+        if x.ndim is not None and all(is_int(a) and -x.ndim <= a < x.ndim for a in axes) \
                 and len({a % x.ndim for a in axes}) == len(axes):
             axes = normalize_axes(axes, x.ndim)
     return apply1("squeeze", [x], {"axes": axes}, name=name)
@@ -251,7 +187,7 @@ def squeeze(input: Any, axis: Axis = None, name: Optional[str] = None) -> Tensor
 def _infer_transpose(x: TensorSpec, *, perm: Optional[tuple[int, ...]]) -> TensorSpec:
     if perm is None:
         return TensorSpec(None if x.shape is None else x.shape[::-1], x.dtype)
-    if not all(_is_int(p) for p in perm) or sorted(perm) != list(builtins.range(len(perm))):
+    if not all(is_int(p) for p in perm) or sorted(perm) != list(builtins.range(len(perm))):
         raise ShapeError(f"perm {list(perm)} is not a permutation of 0..{len(perm) - 1}")
     if x.shape is None:
         return TensorSpec((None,) * len(perm), x.dtype)
@@ -280,7 +216,7 @@ def transpose(a: Any, perm: Optional[Sequence[int]] = None, name: Optional[str] 
         if x.ndim is not None:
             perm = tuple(builtins.range(x.ndim))[::-1]
     else:
-        perm = _static_ints(perm, "transpose: perm")
+        perm = static_ints(perm, "transpose: perm")
         if x.ndim is not None and all(-x.ndim <= p < x.ndim for p in perm):
             perm = tuple(p % x.ndim for p in perm)
     return apply1("transpose", [x], {"perm": perm}, name=name)
@@ -291,13 +227,13 @@ def transpose(a: Any, perm: Optional[Sequence[int]] = None, name: Optional[str] 
 def _infer_concat(*values: TensorSpec, axis: int) -> TensorSpec:
     if not values:
         raise ShapeError("needs at least one tensor")
-    dtype = _same_dtype(values)
+    dtype = same_dtype(values)
     ranks = sorted({len(v.shape) for v in values if v.shape is not None})
     if len(ranks) > 1:
         raise ShapeError("inputs have different ranks: "
                          + ", ".join(format_shape(v.shape) for v in values))
     if not ranks:
-        _check_axis(axis, None)
+        check_axis(axis, None)
         return TensorSpec(None, dtype)
     if ranks[0] == 0:
         raise ShapeError("cannot concatenate scalars; use gc.stack")
@@ -358,15 +294,15 @@ defop("split_like", kind=Kind.SHAPE, infer=_infer_split_like, ref=_split_like_re
 def concat(values: Any, axis: int, name: Optional[str] = None) -> Tensor:
     """The tensors ``values`` (of one dtype and rank) joined along ``axis``; the other dims
     must agree. Python values take the tensors' dtype."""
-    values = _tensor_list(values)
+    values = tensor_list(values)
     rank = next((v.ndim for v in values if v.ndim is not None), None)
-    return apply1("concat", values, {"axis": _axis_attr(axis, rank)}, name=name)
+    return apply1("concat", values, {"axis": axis_attr(axis, rank)}, name=name)
 
 
 def _infer_split(x: TensorSpec, *, axis: int, num: Optional[int],
                  sizes: Optional[tuple[int, ...]]) -> tuple:
     if sizes is None:
-        if not _is_int(num) or num < 1:
+        if not is_int(num) or num < 1:
             raise ShapeError(f"the number of splits must be a positive int, got {num!r}")
         count = num
     else:
@@ -375,7 +311,7 @@ def _infer_split(x: TensorSpec, *, axis: int, num: Optional[int],
                              "most one -1")
         count = len(sizes)
     if x.shape is None:
-        _check_axis(axis, None)
+        check_axis(axis, None)
         return tuple(TensorSpec(None, x.dtype) for _ in builtins.range(count))
     a = normalize_axis(axis, len(x.shape))
     d = x.shape[a]
@@ -416,30 +352,30 @@ def split(value: Any, num_or_size_splits: Any, axis: int = 0, num: Optional[int]
     """``value`` cut along ``axis``: into ``num_or_size_splits`` equal parts (an int), or
     into parts of the given sizes (a list; one may be -1 for the rest). Returns a list."""
     x = _as_tensor(value)
-    if _is_int(num_or_size_splits):
+    if is_int(num_or_size_splits):
         attrs = {"num": int(num_or_size_splits), "sizes": None}
     else:
-        sizes = _static_ints(num_or_size_splits, "split: num_or_size_splits")
+        sizes = static_ints(num_or_size_splits, "split: num_or_size_splits")
         attrs = {"num": None, "sizes": sizes}
     count = attrs["num"] if attrs["sizes"] is None else len(attrs["sizes"])
     if num is not None and num != count:
-        raise _fail(ShapeError(f"num={num} but {count} splits were asked for"), "split", x)
-    attrs["axis"] = _axis_attr(axis, x.ndim)
+        raise fail(ShapeError(f"num={num} but {count} splits were asked for"), "split", x)
+    attrs["axis"] = axis_attr(axis, x.ndim)
     return list(apply("split", [x], attrs, name=name).outputs)
 
 
 def stack(values: Any, axis: int = 0, name: Optional[str] = None) -> Tensor:
     """The tensors ``values`` (all of one shape) stacked along a new axis ``axis``."""
-    values = _tensor_list(values)
+    values = tensor_list(values)
     shape = None
     try:
         for v in values:
             shape = merge_shapes(shape, v.shape)
     except ShapeError:
-        raise _fail(ShapeError("values must have the same shape, got "
+        raise fail(ShapeError("values must have the same shape, got "
                                + ", ".join(format_shape(v.shape) for v in values)),
                     "stack", *values) from None
-    axis = _axis_attr(axis, None if shape is None else len(shape) + 1)
+    axis = axis_attr(axis, None if shape is None else len(shape) + 1)
     return concat([expand_dims(v, axis) for v in values], axis, name=name)
 
 
@@ -449,265 +385,18 @@ def unstack(value: Any, num: Optional[int] = None, axis: int = 0,
     that axis). ``num`` is needed when that dim is unknown."""
     x = _as_tensor(value)
     try:
-        a = _check_axis(axis, x.ndim)
+        a = check_axis(axis, x.ndim)
     except ShapeError as err:
-        raise _fail(err, "unstack", x) from None
+        raise fail(err, "unstack", x) from None
     a = axis if a is None else a
     d = None if x.ndim is None else x.shape[a]
     if num is None and d is None:
-        raise _fail(ShapeError(f"cannot tell the number of slices along axis {axis} of "
+        raise fail(ShapeError(f"cannot tell the number of slices along axis {axis} of "
                                f"{format_shape(x.shape)}; pass num="), "unstack", x)
     if num is not None and d is not None and num != d:
-        raise _fail(ShapeError(f"num={num}, but axis {axis} has size {d}"), "unstack", x)
+        raise fail(ShapeError(f"num={num}, but axis {axis} has size {d}"), "unstack", x)
     return [squeeze(part, [a]) for part in split(x, d if num is None else num, a, name=name)]
 
-
-# -- strided slices: slice and indexing ---------------------------------------------------
-
-_FULL = (None, None, 1)
-
-
-def _expand_spec(spec: Sequence[Any], rank: Optional[int]) -> tuple:
-    """The ellipsis replaced by full slices and trailing full slices dropped (known rank)."""
-    spec = list(spec)
-    if rank is None:
-        return tuple(spec)
-    n_axes = sum(1 for s in spec if s not in ("newaxis", "ellipsis"))
-    if n_axes > rank:
-        raise ShapeError(f"too many indices ({n_axes}) for a tensor of rank {rank}")
-    if "ellipsis" in spec:
-        i = spec.index("ellipsis")
-        spec[i:i + 1] = [_FULL] * (rank - n_axes)
-    while spec and spec[-1] == _FULL:
-        spec.pop()
-    return tuple(spec)
-
-
-_BAD_INDEX = ("graphc tensors are indexed by ints, slices (a:b:c), None/np.newaxis and ..., "
-              "got {!r}; to pick elements by a tensor or list of indices, use "
-              "gc.gather(tensor, indices, axis)")
-
-
-def _index_spec(index: Any) -> list:
-    items = index if isinstance(index, tuple) else (index,)
-    spec: list = []
-    for it in items:
-        if it is None:
-            spec.append("newaxis")
-        elif it is Ellipsis:
-            spec.append("ellipsis")
-        elif _is_int(it):
-            spec.append(int(it))
-        elif isinstance(it, builtins.slice):
-            for part in (it.start, it.stop, it.step):
-                if part is not None and not _is_int(part):
-                    raise TypeError(f"slice bounds must be ints or None, got {it!r}; for "
-                                    "bounds known only at run time use gc.gather")
-            if it.step == 0:
-                raise ShapeError("slice step cannot be zero")
-            spec.append((None if it.start is None else int(it.start),
-                         None if it.stop is None else int(it.stop),
-                         1 if it.step is None else int(it.step)))
-        else:
-            raise TypeError(_BAD_INDEX.format(it))
-    if spec.count("ellipsis") > 1:
-        raise ShapeError("an index can hold only one ellipsis (...)")
-    return spec
-
-
-def _infer_strided_slice(x: TensorSpec, *, spec: tuple) -> TensorSpec:
-    if x.shape is None:
-        return TensorSpec(None, x.dtype)
-    spec = _expand_spec(spec, len(x.shape))
-    out: list = []
-    k = 0
-    for item in spec:
-        if item == "newaxis":
-            out.append(1)
-            continue
-        d = x.shape[k]
-        if _is_int(item):
-            if d is not None and not -d <= item < d:
-                raise ShapeError(f"index {item} is out of bounds for axis {k} of size {d}")
-        else:
-            n = None if d is None else len(builtins.range(*builtins.slice(*item).indices(d)))
-            out.append(n)
-        k += 1
-    return TensorSpec(tuple(out) + x.shape[k:], x.dtype)
-
-
-def _np_index(spec: tuple) -> tuple:
-    return tuple(None if s == "newaxis" else Ellipsis if s == "ellipsis" else
-                 s if _is_int(s) else builtins.slice(*s) for s in spec)
-
-
-def _strided_slice_grad_ref(g: np.ndarray, like: np.ndarray, *, spec: tuple) -> np.ndarray:
-    out = np.zeros(like.shape, g.dtype)
-    out[_np_index(spec)] = g
-    return out
-
-
-defop("strided_slice", kind=Kind.SHAPE, infer=_infer_strided_slice,
-      ref=lambda x, *, spec: np.array(x[_np_index(spec)], copy=True),
-      vjp=lambda n, g: [apply1("strided_slice_grad", [g, n.inputs[0]], {"spec": n.attrs["spec"]})],
-      doc="x[spec] with NumPy basic-indexing semantics (ints, slices, newaxis, ellipsis)")
-defop("strided_slice_grad", kind=Kind.SHAPE, input_names=("g", "like"),
-      infer=lambda g, like, *, spec: TensorSpec(like.shape, g.dtype),
-      ref=_strided_slice_grad_ref,
-      vjp=lambda n, g: [apply1("strided_slice", [g], {"spec": n.attrs["spec"]}), None],
-      doc="zeros of `like`'s run-time shape with g written at [spec] (the gradient of "
-          "strided_slice)")
-
-
-def _strided_slice(x: Tensor, spec: Sequence[Any], op: str, name: Optional[str] = None) -> Tensor:
-    try:
-        spec = _expand_spec(spec, x.ndim)
-    except ShapeError as err:
-        raise _fail(err, op, x) from None
-    return apply1("strided_slice", [x], {"spec": spec}, name=name)
-
-
-def getitem(tensor: Tensor, index: Any) -> Tensor:
-    """``tensor[index]`` with NumPy's basic indexing: ints (negative count from the end),
-    slices with steps (negative too), ``None``/``np.newaxis`` and ``...``. Tensor or list
-    indices are refused: use :func:`gather`."""
-    tensor = _as_tensor(tensor)
-    try:
-        spec = _index_spec(index)
-    except ShapeError as err:
-        raise _fail(err, "strided_slice", tensor) from None
-    return _strided_slice(tensor, spec, "strided_slice")
-
-
-def slice(input_: Any, begin: Any, size: Any, name: Optional[str] = None) -> Tensor:  # noqa: A001
-    """The block of ``input_`` that starts at ``begin`` with extent ``size`` (lists of ints,
-    one per axis; a size of -1 takes everything to the end of that axis), as TF1's."""
-    x = _as_tensor(input_)
-    begin, size = _static_ints(begin, "slice: begin"), _static_ints(size, "slice: size")
-    problem = None
-    if len(begin) != len(size):
-        problem = f"begin {list(begin)} and size {list(size)} differ in length"
-    elif x.ndim is not None and len(begin) != x.ndim:
-        problem = f"begin and size have {len(begin)} entries for a rank-{x.ndim} tensor"
-    elif any(b < 0 for b in begin) or any(s < -1 for s in size):
-        problem = f"bad begin {list(begin)} or size {list(size)}: begin >= 0, size >= -1"
-    else:
-        for i, (b, s) in enumerate(zip(begin, size)):
-            d = None if x.ndim is None else x.shape[i]
-            if d is not None and (b > d or (s != -1 and b + s > d)):
-                problem = (f"slice [{b}:{b + s if s != -1 else d}] is out of bounds for axis "
-                           f"{i} of size {d}")
-    if problem:
-        raise _fail(ShapeError(problem), "slice", x)
-    spec = [(b or None, None if s == -1 else b + s, 1) for b, s in zip(begin, size)]
-    return _strided_slice(x, spec, "slice", name)
-
-
-# -- gather -------------------------------------------------------------------------------
-
-_INDEX_DTYPES = (dtypes.int32, dtypes.int64)
-
-
-def _infer_gather(params: TensorSpec, indices: TensorSpec, *, axis: int) -> TensorSpec:
-    if indices.dtype not in _INDEX_DTYPES:
-        raise DTypeError(f"indices must be int32 or int64, got {indices.dtype}")
-    a = _check_axis(axis, None if params.shape is None else len(params.shape))
-    if a is None or indices.shape is None:
-        return TensorSpec(None, params.dtype)
-    return TensorSpec(params.shape[:a] + indices.shape + params.shape[a + 1:], params.dtype)
-
-
-def _checked_indices(indices: np.ndarray, size: int) -> np.ndarray:
-    if indices.size and (indices.min() < 0 or indices.max() >= size):
-        bad = indices[(indices < 0) | (indices >= size)].ravel()[0]
-        raise IndexError(f"gather: index {bad} is out of range [0, {size})")
-    return indices
-
-
-def _gather_ref(params: np.ndarray, indices: np.ndarray, *, axis: int) -> np.ndarray:
-    return np.take(params, _checked_indices(indices, params.shape[axis]), axis=axis)
-
-
-def _scatter_add_ref(g: np.ndarray, indices: np.ndarray, like: np.ndarray, *,
-                     axis: int) -> np.ndarray:
-    axis = axis % like.ndim
-    out = np.zeros(like.shape, g.dtype)
-    moved = np.moveaxis(g, tuple(builtins.range(axis, axis + indices.ndim)),
-                        tuple(builtins.range(indices.ndim)))
-    np.add.at(np.moveaxis(out, axis, 0), _checked_indices(indices, like.shape[axis]), moved)
-    return out
-
-
-def _infer_scatter_add(g: TensorSpec, indices: TensorSpec, like: TensorSpec, *,
-                       axis: int) -> TensorSpec:
-    _infer_gather(like, indices, axis=axis)
-    return TensorSpec(like.shape, g.dtype)
-
-
-defop("gather", kind=Kind.OPAQUE, infer=_infer_gather, ref=_gather_ref,
-      input_names=("params", "indices"),
-      vjp=lambda n, g: [apply1("scatter_add_like", [g, n.inputs[1], n.inputs[0]],
-                               {"axis": n.attrs["axis"]}), None],
-      doc="slices of params along `axis` picked by integer indices (any rank)")
-defop("scatter_add_like", kind=Kind.OPAQUE, infer=_infer_scatter_add, ref=_scatter_add_ref,
-      input_names=("g", "indices", "like"),
-      vjp=lambda n, g: [apply1("gather", [g, n.inputs[1]], {"axis": n.attrs["axis"]}), None, None],
-      doc="zeros of `like`'s run-time shape with g's slices added at `indices` along `axis` "
-          "(np.add.at: repeated indices accumulate; the gradient of gather)")
-
-
-def gather(params: Any, indices: Any, axis: int = 0, name: Optional[str] = None) -> Tensor:
-    """Slices of ``params`` along ``axis`` picked by ``indices`` (int32/int64, any rank):
-    the result's shape is ``params.shape[:axis] + indices.shape + params.shape[axis+1:]``.
-    Indices must lie in ``[0, params.shape[axis])`` (checked at run time). The gradient
-    with respect to ``params`` adds up over repeated indices; ``indices`` gets none."""
-    params = _as_tensor(params)
-    indices = indices if isinstance(indices, Tensor) else constant(indices, dtypes.int64,
-                                                                    graph=params.graph)
-    return apply1("gather", [params, indices], {"axis": _axis_attr(axis, params.ndim)},
-                  name=name)
-
-
-# -- one_hot ------------------------------------------------------------------------------
-
-def _infer_one_hot(indices: TensorSpec, *, depth: int, on_value: Any, off_value: Any,
-                   axis: int, dtype: dtypes.DType) -> TensorSpec:
-    if not indices.dtype.is_integer:
-        raise DTypeError(f"indices must be integers, got {indices.dtype}")
-    if not _is_int(depth) or depth < 0:
-        raise ShapeError(f"depth must be a non-negative int, got {depth!r}")
-    a = _check_axis(axis, None if indices.shape is None else len(indices.shape) + 1)
-    if a is None:
-        return TensorSpec(None, dtype)
-    return TensorSpec(indices.shape[:a] + (depth,) + indices.shape[a:], dtype)
-
-
-def _one_hot_ref(indices: np.ndarray, *, depth: int, on_value: Any, off_value: Any,
-                 axis: int, dtype: dtypes.DType) -> np.ndarray:
-    hot = indices[..., None] == np.arange(depth)
-    out = np.where(hot, np.asarray(on_value, dtype.np), np.asarray(off_value, dtype.np))
-    return np.moveaxis(out, -1, axis % (indices.ndim + 1)).astype(dtype.np)
-
-
-defop("one_hot", kind=Kind.OPAQUE, infer=_infer_one_hot, ref=_one_hot_ref,
-      vjp=lambda n, g: [None], input_names=("indices",),
-      doc="on_value where the new axis' position equals the index, else off_value")
-
-
-def one_hot(indices: Any, depth: int, on_value: Any = 1.0, off_value: Any = 0.0,
-            axis: int = -1, dtype: Any = dtypes.float32, name: Optional[str] = None) -> Tensor:
-    """A new axis of size ``depth`` at ``axis`` holding ``on_value`` at each index and
-    ``off_value`` elsewhere; indices outside ``[0, depth)`` give all-off rows (as TF).
-    ``depth``, ``on_value`` and ``off_value`` are Python numbers. No gradient."""
-    indices = indices if isinstance(indices, Tensor) else constant(indices, dtypes.int64)
-    for v in (on_value, off_value):
-        if isinstance(v, Tensor) or np.ndim(v) != 0:
-            raise TypeError(f"one_hot: on_value and off_value must be Python numbers, got {v!r}")
-    rank = None if indices.ndim is None else indices.ndim + 1
-    attrs = {"depth": int(depth) if _is_int(depth) else depth, "on_value": on_value,
-             "off_value": off_value, "axis": _axis_attr(axis, rank),
-             "dtype": dtypes.as_dtype(dtype)}
-    return apply1("one_hot", [indices], attrs, name=name)
 
 
 # -- pad ----------------------------------------------------------------------------------
@@ -765,7 +454,7 @@ def _vjp_pad(node: Any, g: Tensor) -> list:
     x, paddings, mode = node.inputs[0], node.attrs["paddings"], node.attrs["mode"]
     if mode == "CONSTANT":
         spec = [(b or None, -e or None, 1) for b, e in paddings]
-        return [_strided_slice(g, spec, "pad")]
+        return [strided_slice(g, spec, "pad")]
     return [apply1("pad_grad", [g, x], {"paddings": paddings, "mode": mode})]
 
 
@@ -793,9 +482,9 @@ def pad(tensor: Any, paddings: Any, mode: str = "CONSTANT", constant_values: Any
     if rows.ndim != 2 or rows.shape[1] != 2:
         raise TypeError(f"pad: paddings must be one (before, after) pair per axis, "
                         f"got {paddings!r}")
-    pairs = tuple(_static_ints(p, "pad: paddings") for p in rows)
+    pairs = tuple(static_ints(p, "pad: paddings") for p in rows)
     if any(v < 0 for p in pairs for v in p):
-        raise _fail(ShapeError(f"paddings must be non-negative, got {[list(p) for p in pairs]}"),
+        raise fail(ShapeError(f"paddings must be non-negative, got {[list(p) for p in pairs]}"),
                     "pad", x)
     if isinstance(constant_values, Tensor) or np.ndim(constant_values) != 0:
         raise TypeError(f"pad: constant_values must be a Python number, got {constant_values!r}")
@@ -846,7 +535,7 @@ defop("tile_grad", kind=Kind.REDUCE, input_names=("g", "like"), ref=_tile_grad_r
 def tile(input: Any, multiples: Any, name: Optional[str] = None) -> Tensor:  # noqa: A002
     """``input`` repeated ``multiples[i]`` times along each axis ``i`` (one int per axis)."""
     x = _as_tensor(input)
-    return apply1("tile", [x], {"multiples": _static_ints(multiples, "tile: multiples")},
+    return apply1("tile", [x], {"multiples": static_ints(multiples, "tile: multiples")},
                   name=name)
 
 
@@ -871,12 +560,12 @@ def broadcast_to(input: Any, shape: Any, name: Optional[str] = None) -> Tensor: 
     """``input`` broadcast to ``shape`` (static ints) by NumPy's rules. For a shape known
     only at run time, broadcast by arithmetic (``x + gc.zeros_like(y)``)."""
     x = _as_tensor(input)
-    return apply1("broadcast_to", [x], {"shape": _static_ints(shape, "broadcast_to: shape")},
+    return apply1("broadcast_to", [x], {"shape": static_ints(shape, "broadcast_to: shape")},
                   name=name)
 
 
 def _infer_shape(x: TensorSpec, *, out_type: dtypes.DType) -> TensorSpec:
-    if out_type not in _INDEX_DTYPES:
+    if out_type not in INDEX_DTYPES:
         raise DTypeError(f"out_type must be int32 or int64, got {out_type}")
     return TensorSpec((None,) if x.shape is None else (len(x.shape),), out_type)
 
