@@ -8,10 +8,11 @@ STAMP  := $(VENV)/.installed
 
 # The stamp is newer than pyproject.toml once the editable install succeeded, so the
 # install reruns only when the dependencies change (or after a failed install).
+# The examples extra (scikit-learn's digits, matplotlib) lets the tests run the examples.
 $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
-	$(VPY) -m pip install -q -e '.[dev]'
+	$(VPY) -m pip install -q -e '.[dev,examples]'
 	touch $@
 
 venv .venv: $(STAMP)

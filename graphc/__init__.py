@@ -20,6 +20,7 @@ from graphc.ops.elementwise import (abs, add, cast, ceil, clip_by_value, cos, di
                                     maximum, minimum, mod, multiply, negative, not_equal, pow,
                                     round, rsqrt, sigmoid, sign, sin, sqrt, square, stop_gradient,
                                     subtract, tanh, where)
+from graphc.ops.control import scan
 from graphc.ops.linalg import matmul
 from graphc.ops.reduce import (argmax, argmin, norm, reduce_max, reduce_mean, reduce_min,
                                reduce_prod, reduce_sum)
@@ -31,8 +32,11 @@ from graphc.variables import (Variable, global_variables, global_variables_initi
                               trainable_variables, variables_initializer)
 from graphc.autodiff import gradients
 from graphc.serialization import load_graph, save_graph
+from graphc.signature import Signature
+from graphc.bundle import load
 from graphc.session import Executable, Session, compile  # noqa: A004
 from graphc.targets import available_targets
 from graphc import init, random_bits  # noqa: E402
 from graphc import losses, nn  # noqa: E402
 from graphc import regularizers, train  # noqa: E402
+from graphc import onnx  # noqa: E402

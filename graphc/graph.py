@@ -240,17 +240,25 @@ class Graph:
         self._scope: list[str] = []
         self._location_override: Optional[Location] = None
         self._stateful_counter = 0
+        # Subgraphs (a scan's body): the enclosing graph, and the outer tensors this graph
+        # uses, each read through a placeholder of its own (see capture()).
+        self.outer: Optional["Graph"] = None
+        self.captured: dict[tuple[int, int], Tensor] = {}  # outer (node id, index) -> placeholder
+        self.capture_sources: list[Tensor] = []  # the captured outer tensors, in order
 
     # -- building ---------------------------------------------------------------------
 
     def add_node(self, op: str, inputs: Sequence[Tensor], attrs: Mapping[str, Any],
                  specs: Sequence[TensorSpec], name: Optional[str] = None,
                  stateful: bool = False) -> Node:
-        """Append a node (or return an equal pure one). Use :func:`graphc.op.apply` instead."""
-        for t in inputs:
-            if t.graph is not self:
-                raise GraphError(f"{op}: input {t.name} belongs to another graph; build all "
-                                 "ops of a model inside one graph's `with g.as_default():`")
+        """Append a node (or return an equal pure one). Use :func:`graphc.op.apply` instead.
+
+        A node whose inputs include tensors of a subgraph of this graph goes into the
+        innermost such subgraph, and inputs from enclosing graphs are captured there."""
+        inner = self.innermost(op, inputs)
+        if inner is not self:
+            return inner.add_node(op, inputs, attrs, specs, name, stateful)
+        inputs = [t if t.graph is self else self.capture(t) for t in inputs]
         serial = None
         if stateful:
             self._stateful_counter += 1
@@ -268,6 +276,47 @@ class Graph:
         self._cons[key] = node
         self._by_name[node.name] = node
         return node
+
+    def innermost(self, op: str, inputs: Sequence[Tensor]) -> "Graph":
+        """The graph a node with ``inputs`` belongs in: the deepest of this graph and the
+        inputs' graphs, which must lie on one chain of enclosing graphs."""
+        inner = self
+        for t in inputs:
+            if t.graph is inner or t.graph in inner.enclosing():
+                continue
+            if inner in t.graph.enclosing():
+                inner = t.graph
+                continue
+            raise GraphError(f"{op}: input {t.name} belongs to another graph; build all "
+                             "ops of a model inside one graph's `with g.as_default():`")
+        return inner
+
+    def enclosing(self) -> list["Graph"]:
+        """The graphs that enclose this one, innermost first (empty for a top graph)."""
+        chain, g = [], self.outer
+        while g is not None:
+            chain.append(g)
+            g = g.outer
+        return chain
+
+    def capture(self, t: Tensor) -> Tensor:
+        """The placeholder through which this subgraph reads ``t`` of an enclosing graph
+        (made on first use, through every graph in between). A scan passes the captured
+        tensors in as extra inputs, so gradients flow to them."""
+        if t.graph is self:
+            return t
+        if self.outer is None:
+            raise GraphError(f"input {t.name} belongs to another graph; build all ops of a "
+                             "model inside one graph's `with g.as_default():`")
+        src = self.outer.capture(t)
+        key = (src.node.id, src.index)
+        ph = self.captured.get(key)
+        if ph is None:
+            node = self.add_node("placeholder", [], {"shape": src.shape, "dtype": src.dtype},
+                                 [src.spec], name="capture", stateful=True)
+            ph = self.captured[key] = node.outputs[0]
+            self.capture_sources.append(src)
+        return ph
 
     def _restore_node(self, op: str, inputs: Sequence[Tensor], attrs: Mapping[str, Any],
                       specs: Sequence[TensorSpec], name: str, location: Optional[Location],

@@ -231,8 +231,13 @@ def _encode_spec(spec: TensorSpec) -> dict:
     return {"shape": shape, "dtype": spec.dtype.name}
 
 
-def _encode_graph(graph: Graph) -> tuple[dict, list[tuple[str, np.ndarray]]]:
+def _encode_graph(graph: Graph, arrays: Optional[dict] = None
+                  ) -> tuple[dict, list[tuple[str, np.ndarray]]]:
+    # ``arrays``: an enclosing encoder's table, so a subgraph (a scan body) stored inside
+    # an attribute shares the archive's array entries.
     enc = _Encoder(graph)
+    if arrays is not None:
+        enc.arrays = arrays
     files: dict[str, int] = {}
     aliases: dict[int, list[str]] = {}
     for name, node in graph._by_name.items():

@@ -25,9 +25,12 @@ class Session:
     """Runs fetches of ``graph`` on ``target`` ("reference" | "cpu" | "cuda" | "onnx";
     None: the default, ``cpu`` when built, else ``reference``)."""
 
-    def __init__(self, graph: Optional[Graph] = None, target: Optional[str] = None) -> None:
+    def __init__(self, graph: Optional[Graph] = None, target: Optional[str] = None,
+                 compile_options: Optional[Mapping[str, Any]] = None) -> None:
         self.graph = graph or get_default_graph()
         self.target = resolve_target(target)
+        # Passed to the backend's compile (e.g. cpu: explain=True, optimize=False).
+        self.compile_options = dict(compile_options or {})
         self._backend = get_backend(self.target)
         self.state: dict[str, np.ndarray] = {}
         self.step = 0
@@ -77,7 +80,9 @@ class Session:
         entry = self._compiled.get(key)
         if entry is None:
             program = build_program(self.graph, elements, feeds)
-            entry = self._compiled[key] = (program, self._backend.compile(program))
+            compiled = self._backend.compile(program, **_accepted(self._backend.compile,
+                                                                  self.compile_options))
+            entry = self._compiled[key] = (program, compiled)
         return entry
 
     def _run(self, elements: Sequence[Any], feeds: Sequence[Tensor],
@@ -139,9 +144,21 @@ class Executable:
 
 
 def compile(fetches: Any, feeds: Sequence[Any] = (), target: Optional[str] = None,  # noqa: A001
-            graph: Optional[Graph] = None) -> Executable:
-    """Compile ``fetches`` as a function of ``feeds`` on ``target``, with its own variables."""
-    return Session(graph, target).make_callable(fetches, feeds)
+            graph: Optional[Graph] = None, explain: bool = False) -> Executable:
+    """Compile ``fetches`` as a function of ``feeds`` on ``target``, with its own variables.
+    ``explain=True`` prints what each optimization pass changed (targets that run passes)."""
+    options = {"explain": True} if explain else None
+    return Session(graph, target, compile_options=options).make_callable(fetches, feeds)
+
+
+def _accepted(fn: Callable, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options ``fn`` takes (a target without passes ignores ``explain``)."""
+    if not options:
+        return {}
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    return {k: v for k, v in options.items() if k in params}
 
 
 def check_feed(tensor: Tensor, value: Any) -> np.ndarray:

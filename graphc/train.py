@@ -123,9 +123,11 @@ class Optimizer:
         return list(zip(grads, var_list))
 
     def apply_gradients(self, grads_and_vars: Iterable[tuple[Any, Variable]],
-                        global_step: Optional[Variable] = None, name: Optional[str] = None) -> Node:
+                        global_step: Optional[Variable] = None, name: Optional[str] = None,
+                        *, _also_run: Sequence[Tensor] = ()) -> Node:
         """One op that updates each variable from its gradient (pairs whose gradient is None
-        are skipped) and, if given, increments ``global_step`` by 1."""
+        are skipped) and, if given, increments ``global_step`` by 1. (``_also_run``: more
+        update tensors to group into it, for :meth:`minimize`.)"""
         pairs = list(grads_and_vars)
         present: list[tuple[Tensor, Variable]] = []
         seen: set[int] = set()
@@ -165,18 +167,24 @@ class Optimizer:
             if global_step is not None:
                 updates.append(assign(global_step, global_step + 1))
         with graph.as_default():
-            return group(updates, name=name or self._name)
+            return group(updates, list(_also_run), name=name or self._name)
 
     def minimize(self, loss: Tensor, global_step: Optional[Variable] = None,
                  var_list: Optional[Sequence[Variable]] = None, name: Optional[str] = None,
                  grad_loss: Optional[Tensor] = None) -> Node:
-        """``apply_gradients(compute_gradients(loss, var_list), global_step, name)``."""
+        """``apply_gradients(compute_gradients(loss, var_list), global_step, name)``, grouped
+        with the graph's ``"update_ops"`` that belong to a batch-norm output the loss depends
+        on (the moving-statistics updates of :func:`graphc.nn.batch_norm` in training), so one
+        run of the returned op is a whole Keras-style training step. Updates removed from the
+        ``"update_ops"`` collection are not run; when several write one variable, the last
+        built is run (a run writes a variable once)."""
         grads_and_vars = self.compute_gradients(loss, var_list, grad_loss=grad_loss)
         if all(g is None for g, _ in grads_and_vars):
             names = ", ".join(v.name for _, v in grads_and_vars)
             raise GradientError(f"{self._name}: no gradients provided for any variable; "
                                 f"{loss.name} does not depend on any of: {names}")
-        return self.apply_gradients(grads_and_vars, global_step=global_step, name=name)
+        return self.apply_gradients(grads_and_vars, global_step=global_step, name=name,
+                                    _also_run=_update_ops_for(loss))
 
     def get_slot_names(self) -> list[str]:
         """The names of the slots this optimizer creates (e.g. ``["m", "v"]`` for Adam)."""
@@ -426,6 +434,31 @@ class RMSPropOptimizer(Optimizer):
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+def _update_ops_for(loss: Tensor) -> list[Tensor]:
+    """The ``"update_ops"`` whose owning output (collection ``UPDATE_OWNERS``) ``loss``
+    depends on, one per written variable (the last built)."""
+    from graphc.ops.normalization import UPDATE_OWNERS
+
+    graph = loss.graph
+    owners = graph.get_collection(UPDATE_OWNERS)
+    if not owners:
+        return []
+    wanted = {(u.node.id, u.index) for u in graph.get_collection("update_ops")
+              if isinstance(u, Tensor)}
+    ancestors: set[int] = set()
+    stack = [loss.node]
+    while stack:
+        node = stack.pop()
+        if node.id not in ancestors:
+            ancestors.add(node.id)
+            stack.extend(t.node for t in node.inputs)
+    by_var: dict[int, Tensor] = {}
+    for update, output in owners:
+        if (update.node.id, update.index) in wanted and output.node.id in ancestors:
+            by_var[update.node.inputs[0].node.id] = update
+    return list(by_var.values())
+
 
 @contextlib.contextmanager
 def _root_scope(graph: Graph) -> Iterator[None]:

@@ -249,3 +249,120 @@ case("broadcast_to", lambda x: gc.broadcast_to(x, (2, 3, 4)), rand(3, 1))
 case("shape", gc.shape, rand(3, 4), grad=False)
 case("shape/in_graph", lambda x: x * gc.cast(gc.shape(x, out_type=gc.int64)[0], x.dtype),
      rand(3, 4))
+
+# -- convolution, pooling, normalization, embeddings (issue 3) ------------------------------
+# Imported from their modules until gc.nn exports them. Tiny shapes: finite differences
+# evaluate the graph twice per input element.
+
+from graphc.ops import conv as _conv, normalization as _norm, pool as _pool  # noqa: E402
+from graphc.ops.embedding import embedding_lookup as _embedding_lookup  # noqa: E402
+
+
+def _positive(*shape: int) -> np.ndarray:
+    return rand(*shape, low=0.5, high=1.5)
+
+
+case("nn.conv2d/valid", _conv.conv2d, rand(2, 2, 5, 5), rand(3, 2, 3, 3), second_order=True)
+case("nn.conv2d/strides_int_pad", lambda x, w: _conv.conv2d(x, w, strides=2, padding=1),
+     rand(2, 2, 5, 6), rand(3, 2, 3, 3))
+case("nn.conv2d/same_strided", lambda x, w: _conv.conv2d(x, w, strides=(2, 3), padding="SAME"),
+     rand(1, 2, 5, 7), rand(2, 2, 3, 2))
+case("nn.conv2d/dilated_explicit", lambda x, w: _conv.conv2d(
+    x, w, dilations=(2, 1), padding=((1, 0), (2, 1))), rand(1, 2, 6, 5), rand(2, 2, 2, 3),
+     second_order=True)
+case("nn.conv2d/groups", lambda x, w: _conv.conv2d(x, w, groups=2, padding="SAME"),
+     rand(1, 4, 4, 5), rand(4, 2, 3, 3), second_order=True)
+case("nn.conv2d/depthwise_strided_dilated", lambda x, w: _conv.conv2d(
+    x, w, strides=2, dilations=2, groups=3), rand(1, 3, 7, 6), rand(3, 1, 2, 2))
+case("nn.conv2d_transpose/natural", lambda x, w: _conv.conv2d_transpose(x, w, strides=2,
+                                                                         padding=1),
+     rand(2, 3, 3, 3), rand(3, 2, 3, 3), second_order=True)
+case("nn.conv2d_transpose/output_shape", lambda x, w: _conv.conv2d_transpose(
+    x, w, output_shape=(None, 2, 6, 5), strides=2, padding="SAME"), rand(1, 3, 3, 3),
+     rand(3, 2, 3, 3))
+case("nn.conv2d_transpose/valid_groups_dilated", lambda x, w: _conv.conv2d_transpose(
+    x, w, strides=(1, 2), dilations=(2, 1), groups=2), rand(1, 4, 3, 2), rand(4, 1, 2, 3))
+case("nn.conv2d/grad_of_grad", lambda x, w, v: gc.gradients(
+    gc.reduce_sum(_conv.conv2d(x, w, strides=2, padding="SAME") * v), [x, w]),
+     rand(1, 2, 5, 4), rand(2, 2, 3, 3), rand(1, 2, 3, 2))
+
+case("nn.max_pool2d/odd", lambda x: _pool.max_pool2d(x, 2), distinct(2, 2, 5, 5))
+case("nn.max_pool2d/same_strided", lambda x: _pool.max_pool2d(x, 3, strides=2, padding="SAME"),
+     distinct(1, 2, 5, 6))
+case("nn.max_pool2d/explicit_pad", lambda x: _pool.max_pool2d(
+    x, (2, 3), strides=(1, 2), padding=((1, 0), (0, 2))), distinct(1, 2, 4, 5))
+case("nn.max_pool2d/grad_of_grad", lambda x, v: gc.gradients(
+    gc.reduce_sum(_pool.max_pool2d(x, 3, strides=2, padding="SAME") * v), x)[0],
+     distinct(1, 2, 5, 5), rand(1, 2, 3, 3), grad_inputs=(1,), second_order=True)
+case("nn.max_pool2d/ties", lambda x: _pool.max_pool2d(x, 2),
+     np.ones((1, 1, 2, 4)), grad=False)
+case("nn.avg_pool2d/odd", lambda x: _pool.avg_pool2d(x, (2, 3)), rand(2, 2, 5, 7))
+case("nn.avg_pool2d/same_strided", lambda x: _pool.avg_pool2d(x, 3, strides=2, padding="SAME"),
+     rand(1, 2, 5, 6), second_order=True)
+case("nn.avg_pool2d/explicit_pad", lambda x: _pool.avg_pool2d(x, 3, strides=1, padding=1),
+     rand(1, 1, 4, 3))
+case("nn.global_avg_pool2d", _pool.global_avg_pool2d, rand(2, 3, 3, 5))
+
+case("nn.batch_normalization", lambda x, m, v, b, s: _norm.batch_normalization(
+    x, m, v, b, s, 1e-3), rand(2, 3, 4), rand(4), _positive(4), rand(4), _positive(4))
+case("nn.batch_normalization/no_offset_scale", lambda x, m, v: _norm.batch_normalization(
+    x, m, v, None, None, 0.01), rand(3, 4), rand(4), _positive(4))
+
+
+def _bn(x, gamma, beta, training, axis=1, c=3):
+    mean = gc.Variable(np.linspace(-0.5, 0.5, c).astype(x.dtype.np), trainable=False)
+    var = gc.Variable(np.linspace(0.5, 1.5, c).astype(x.dtype.np), trainable=False)
+    return _norm.batch_norm(x, gamma, beta, mean, var, training, momentum=0.9, axis=axis)
+
+
+case("nn.batch_norm/training", lambda x, g, b: _bn(x, g, b, True), rand(3, 3, 2, 2) * 2.0,
+     _positive(3), rand(3), second_order=True)
+case("nn.batch_norm/inference", lambda x, g, b: _bn(x, g, b, False), rand(2, 3, 2, 2),
+     _positive(3), rand(3))
+case("nn.batch_norm/training_placeholder_on", lambda x, g, b, t: _bn(x, g, b, t),
+     rand(2, 3, 3, 2), _positive(3), rand(3), np.array(True))
+case("nn.batch_norm/training_placeholder_off", lambda x, g, b, t: _bn(x, g, b, t),
+     rand(2, 3, 3, 2), _positive(3), rand(3), np.array(False))
+case("nn.batch_norm/dense_last_axis", lambda x, g, b: _bn(x, g, b, True, axis=-1, c=4),
+     rand(5, 4), _positive(4), rand(4))
+case("nn.layer_norm", lambda x, g, b: _norm.layer_norm(x, g, b), rand(2, 3, 4), _positive(4),
+     rand(4), second_order=True)
+case("nn.layer_norm/axes", lambda x, g, b: _norm.layer_norm(x, g, b, axis=(1, 3), eps=1e-3),
+     rand(2, 3, 2, 4), _positive(3, 4), rand(3, 4))
+
+case("nn.embedding_lookup/repeated_ids", lambda p, i: gc.tanh(_embedding_lookup(p, i)),
+     rand(5, 3), np.array([[0, 2, 2], [4, 2, 0]]), second_order=True)
+
+# -- scan and recurrent layers (graphc/ops/control.py, graphc/ops/rnn.py) -----------------
+
+from graphc.ops.control import scan as _scan  # noqa: E402
+from graphc.ops import rnn as _rnn  # noqa: E402
+
+# `w` is an outer tensor that the body captures (a weight): its gradient sums over steps.
+case("scan/captured", lambda xs, a0, w: _scan(lambda a, x: gc.tanh(a * w + x), xs, a0),
+     rand(4, 3), rand(3), rand(3), second_order=True)
+case("scan/no_initializer", lambda xs: _scan(lambda a, x: a * 0.5 + gc.sin(x), xs), rand(4, 2))
+case("scan/reverse_tuple", lambda xs, ys, w: _scan(
+    lambda acc, e: (acc[0] + e[0] * acc[1], gc.tanh(acc[1] @ w) + e[1]),
+    (xs, ys), initializer=(xs[0] * 0.0, ys[0]), reverse=True), rand(3, 2), rand(3, 2), rand(2, 2))
+case("nn.lstm", lambda x, W, R, b: list(_flat(_rnn.lstm(x, W, R, b))),
+     rand(3, 2, 3), rand(3, 8), rand(2, 8), rand(8))
+case("nn.lstm/lengths_batch_major", lambda x, W, R, h0, c0: list(_flat(_rnn.lstm(
+    x, W, R, initial_state=(h0, c0), sequence_lengths=np.array([3, 1]), time_major=False))),
+     rand(2, 3, 3), rand(3, 8), rand(2, 8), rand(2, 2), rand(2, 2))
+case("nn.gru", lambda x, W, R, b, rb: list(_flat(_rnn.gru(x, W, R, b, rb))),
+     rand(3, 2, 3), rand(3, 6), rand(2, 6), rand(6), rand(6))
+case("nn.gru/reset_before_lengths", lambda x, W, R, b, rb: list(_flat(_rnn.gru(
+    x, W, R, b, rb, linear_before_reset=False, sequence_lengths=np.array([2, 3])))),
+     rand(3, 2, 3), rand(3, 6), rand(2, 6), rand(6), rand(6))
+case("nn.simple_rnn", lambda x, W, R, b: list(_flat(_rnn.simple_rnn(x, W, R, b))),
+     rand(3, 2, 3), rand(3, 2), rand(2, 2), rand(2))
+
+
+def _flat(value):
+    """The tensors of a nested tuple (an RNN's (outputs, states))."""
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _flat(v)
+    else:
+        yield value

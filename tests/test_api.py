@@ -17,13 +17,14 @@ greater greater_equal less less_equal logical_and logical_or logical_not reduce_
 reduce_max reduce_min reduce_prod argmax argmin zeros ones zeros_like ones_like fill range
 random_normal random_uniform stop_gradient identity assign assign_add assign_sub group norm
 gradients global_variables_initializer trainable_variables global_variables Session compile
-save_graph load_graph
+save_graph load_graph scan
 ShapeError DTypeError FeedError GraphError GradientError TargetError CheckpointError
 """.split()
 
 NN = """relu relu6 leaky_relu elu selu gelu softplus sigmoid tanh softmax log_softmax bias_add
 l2_loss softmax_cross_entropy_with_logits sparse_softmax_cross_entropy_with_logits
-sigmoid_cross_entropy_with_logits""".split()
+sigmoid_cross_entropy_with_logits conv2d conv2d_transpose max_pool2d avg_pool2d global_avg_pool2d
+batch_normalization batch_norm layer_norm dropout embedding_lookup lstm gru simple_rnn""".split()
 LOSSES = """mean_squared_error absolute_difference huber_loss log_loss softmax_cross_entropy
 sparse_softmax_cross_entropy""".split()
 INIT = """zeros ones constant random_normal random_uniform truncated_normal glorot_uniform

@@ -199,6 +199,11 @@ def _ops_of(case: Case) -> set:
 def test_target_agrees_with_reference(case: Case, target: str) -> None:
     arrays = _inputs(case, "float32")
     graph, phs, outs = _build(case, arrays)
+    if target == "onnx":  # ops ONNX cannot express are listed, with reasons, in onnx_export
+        from graphc.backends.onnx_export import unexportable
+
+        if unexportable(graph):
+            pytest.skip(f"not expressible in ONNX: {unexportable(graph)}")
     expected = _run(graph, phs, outs, arrays)
     got = _run(graph, phs, outs, arrays, target=target)
     for e, g in zip(expected, got):

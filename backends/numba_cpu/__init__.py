@@ -1,0 +1,41 @@
+"""The ``cpu`` target: graph passes, then generated Numba kernels, BLAS and NumPy.
+
+``compile(program)`` lowers the program (:mod:`graphc.lower`: the pass pipeline over an IR
+copy, then one step per fused group or node) and returns an
+:class:`~graphc.backends.numba_cpu.runtime.Executable`. Fused elementwise groups become
+generated Numba loops (:mod:`.codegen`, cached on disk by :mod:`.cache`); GEMM goes to BLAS
+(:mod:`.kernels`); the ops listed in :data:`.kernels.FALLBACK` run their NumPy reference.
+
+Environment: ``GRAPHC_CACHE_DIR`` (kernel cache), ``GRAPHC_DEBUG=passes`` (print the pass
+reports), ``verify`` (re-infer after each pass), ``nodes`` (no fusion; check every node's
+result for NaN/Inf and name the first that has one), ``GRAPHC_PASSES=0`` (no optimization).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from graphc.lower import lower
+from graphc.passes import debug_flags
+from graphc.program import Program
+
+from .cache import COUNTERS, cache_dir, reset_counters
+from . import pool_kernels  # noqa: F401  (registers its @lower kernels)
+from .kernels import FALLBACK, LIBRARY
+from .runtime import Executable
+
+__all__ = ["compile", "Executable", "COUNTERS", "cache_dir", "reset_counters", "FALLBACK",
+           "LIBRARY"]
+
+
+def compile(program: Program, *, optimize: Optional[bool] = None,  # noqa: A001
+            explain: Optional[bool] = None) -> Executable:
+    """Compile ``program`` for the CPU. ``optimize=False`` (or ``GRAPHC_PASSES=0``) skips
+    the optimization passes: every node runs on its own."""
+    flags = debug_flags()
+    nodes = "nodes" in flags
+    if optimize is None:
+        optimize = os.environ.get("GRAPHC_PASSES", "1") != "0"
+    plan = lower(program, LIBRARY, fuse=optimize and not nodes, explain=explain)
+    return Executable(plan, check_nodes=nodes)

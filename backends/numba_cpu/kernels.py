@@ -1,0 +1,124 @@
+"""The cpu target's kernel table, and the documented list of ops that run their NumPy ref.
+
+``@lower("op")`` registers a *library kernel factory*: given the IR node it returns
+``run(args, alloc) -> array``, where ``alloc(shape, dtype)`` hands out the step's output
+buffer (persistent across runs unless the value is returned to the user). Elementwise and
+broadcast ops with a scalar formula need no entry: ``codegen`` generates their loops.
+
+:data:`FALLBACK` lists, with the reason, every op that runs through its own NumPy ``ref``
+(NumPy already calls optimized C for most of them; each is a candidate for a kernel when a
+benchmark says so). ``tests/test_numba_cpu_coverage.py`` fails when a registered op has
+neither a formula, an entry here, nor a place on that list, so a new op runs at once (the
+runtime falls back for anything) but is visible.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["LIBRARY", "FALLBACK", "RUNTIME", "lower"]
+
+Alloc = Callable[[tuple, Any], np.ndarray]
+Factory = Callable[[Any], Callable[[list, Alloc], np.ndarray]]
+LIBRARY: dict[str, Factory] = {}
+
+# Provided by the runtime itself, not computed.
+RUNTIME = {"placeholder": "fed", "variable": "read from the session's state",
+           "constant": "the literal array", "assign": "alias of its value; written at the end",
+           "group": "nothing to compute"}
+
+FALLBACK: dict[str, str] = {
+    # reductions: NumPy's pairwise summation is accurate and vectorized
+    "reduce_sum": "np.sum", "reduce_mean": "np.mean", "reduce_max": "np.max",
+    "reduce_min": "np.min", "reduce_prod": "np.prod", "argmax": "np.argmax",
+    "argmin": "np.argmin", "prod_others": "rare (reduce_prod's gradient)",
+    "sum_to_like": "np.sum over broadcast axes (bias gradients)",
+    "tile_grad": "reshape + np.sum",
+    # broadcasts without a formula (shape-only fills)
+    "broadcast_like": "np.broadcast_to + copy", "broadcast_to": "np.broadcast_to + copy",
+    "fill": "np.full", "fill_like": "np.full",
+    # layout: NumPy copies with memcpy-speed loops
+    "reshape": "np.reshape", "reshape_like": "np.reshape", "expand_dims": "np.expand_dims",
+    "squeeze": "np.squeeze", "transpose": "np.transpose", "concat": "np.concatenate",
+    "split": "np.split", "split_like": "np.split", "strided_slice": "basic indexing",
+    "strided_slice_grad": "indexed assignment", "pad": "np.pad", "pad_grad": "np.add.at",
+    "tile": "np.tile", "range": "np.arange", "shape": "array of the shape",
+    "size": "product of dims",
+    # gathers and scatters
+    "gather": "np.take", "scatter_add_like": "np.add.at", "one_hot": "comparison with arange",
+    # composite losses with their own ref
+    "sparse_softmax_cross_entropy_with_logits": "NumPy log-sum-exp",
+    # convolution and pooling: the refs are im2col + np.tensordot (BLAS) and strided views
+    "conv2d": "im2col + np.tensordot (BLAS)", "conv2d_backprop_input": "np.tensordot + col2im",
+    "conv2d_backprop_filter": "im2col + np.tensordot (BLAS)",
+    "max_pool2d_grad_grad": "argmax gather", "avg_pool2d": "strided window view + mean",
+    "avg_pool2d_grad": "window scatter",
+    # random draws: must equal the reference's Philox words bit for bit
+    "random_normal": "graphc.random_bits (the same counter-based words as the reference)",
+    "random_uniform": "graphc.random_bits (the same counter-based words as the reference)",
+}
+
+
+def lower(op: str) -> Callable[[Factory], Factory]:
+    """Register a library kernel factory for ``op``."""
+    def register(factory: Factory) -> Factory:
+        LIBRARY[op] = factory
+        return factory
+    return register
+
+
+@lower("matmul")
+def _matmul(node: Any) -> Callable[[list, Alloc], np.ndarray]:
+    """GEMM through BLAS (np.matmul with ``out=``: no allocation in the steady state).
+    Transposes are strided views, which NumPy passes to BLAS as transpose flags."""
+    ta, tb = node.attrs["transpose_a"], node.attrs["transpose_b"]
+    dtype = node.specs[0].dtype.np
+
+    def run(args: list, alloc: Alloc) -> np.ndarray:
+        a, b = args
+        if ta:
+            a = np.swapaxes(a, -1, -2)
+        if tb:
+            b = np.swapaxes(b, -1, -2)
+        shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+        out = alloc(shape, dtype)
+        np.matmul(a, b, out=out)
+        return out
+    return run
+
+
+class _CompiledBody:
+    """A scan body whose ``run`` is the body program compiled for the cpu target; the rest
+    (carries, outputs) is the original body's, so the loop itself is the op's own ref."""
+
+    def __init__(self, body: Any) -> None:
+        from graphc.backends.numba_cpu import compile as compile_cpu
+        from graphc.program import build_program
+
+        self._body = body
+        self._exe = compile_cpu(build_program(body.graph, list(body.outputs), list(body.inputs)))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._body, name)
+
+    def run(self, arrays: Any) -> list:
+        return self._exe(list(arrays), {}, 0)
+
+
+@lower("scan")
+def _scan(node: Any) -> Callable[[list, Alloc], tuple]:
+    """The loop of the reference (``_scan_ref``), with the body compiled by this backend
+    once per body (fused kernels, BLAS), not interpreted at every step."""
+    from graphc.op import get_op
+
+    body, reverse = node.attrs["body"], node.attrs["reverse"]
+    compiled = body.cache.get("cpu")
+    if compiled is None:
+        compiled = body.cache["cpu"] = _CompiledBody(body)
+    ref = get_op("scan").ref
+
+    def run(args: list, alloc: Alloc) -> tuple:
+        return ref(*args, body=compiled, reverse=reverse)
+    return run

@@ -1,0 +1,311 @@
+"""Running a lowered :class:`~graphc.lower.Plan`: the cpu target's executable.
+
+Values live in a flat list of slots (one per IR output). Each step is a closure over its
+input and output slots, built once at compile time, so a run is one loop over closures.
+Kernel-owned results (fused groups, GEMMs) get buffers that persist across runs and are
+reused while their shape holds; values handed to the user are always fresh (or copied),
+never a buffer a later run overwrites. Variables are read from ``state`` at each run (a
+``Saver.restore`` may have replaced the arrays) and written at the end: in place when the
+plan put the update straight into the variable's array, else by copying into it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, MutableMapping, Sequence
+
+import numpy as np
+from numba.core.errors import NumbaError
+
+from graphc.errors import GraphcError
+from graphc.lower import Plan, Step
+from graphc.op import Kind, get_op
+
+from . import cache, codegen
+from .kernels import LIBRARY
+
+__all__ = ["Executable", "FusedKernel", "PARALLEL_MIN_ELEMENTS"]
+
+# Below this many output elements a fused loop runs on one thread: waking Numba's
+# thread pool costs microseconds that a small loop does not earn back.
+PARALLEL_MIN_ELEMENTS = 1 << 18
+
+
+class FusedKernel:
+    """A fused group's generated module; compiles each loop variant on first use."""
+
+    def __init__(self, step: Step) -> None:
+        self.step = step
+        self.src = codegen.generate(step)
+        self.module = cache.load_source(self.src.source)
+        self._ready: dict[str, Any] = {}
+        self.broken: str | None = None
+
+    def variant(self, name: str) -> Any:
+        """The compiled dispatcher of loop variant ``name`` (flat, nd, flat_par, nd_par)."""
+        disp = self._ready.get(name)
+        if disp is None:
+            disp = getattr(self.module, name)
+            if not disp.signatures:  # else an equal group already compiled it in this process
+                stats = disp.stats
+                before = sum(stats.cache_hits.values())
+                disp.compile(getattr(self.module, "SIG_" + name))
+                loaded = sum(stats.cache_hits.values()) > before
+                cache.COUNTERS["loads" if loaded else "compiles"] += 1
+            # The compiled entry point, without the dispatcher's per-call type matching:
+            # the plan guarantees the dtypes and ranks of the arguments.
+            disp = disp.overloads[disp.signatures[0]].entry_point
+            self._ready[name] = disp
+        return disp
+
+    def __call__(self, out: np.ndarray, ins: list[np.ndarray]) -> None:
+        shape = out.shape
+        if out.ndim != self.src.rank:  # the compiled loops trust ranks: never pass others
+            raise GraphcError(f"{self.step.node.name}: rank {out.ndim} at run time, "
+                              f"{self.src.rank} was inferred")
+        par = "_par" if out.size >= PARALLEL_MIN_ELEMENTS else ""
+        if all((a.shape == shape and a.flags.c_contiguous) or a.size == 1 for a in ins):
+            # One 1-D loop: full-size operands flattened, single elements (scalars such as
+            # learning rates) broadcast with a zero stride.
+            n = out.size
+            flat = [a.reshape(-1) if a.shape == shape else np.broadcast_to(a.reshape(1), (n,))
+                    for a in ins]
+            self.variant("flat" + par)(out.reshape(-1), *flat)
+        else:
+            if not shape:
+                out, ins, shape = out.reshape(1), [a.reshape(1) for a in ins], (1,)
+            self.variant("nd" + par)(out, *[np.broadcast_to(a, shape) for a in ins])
+
+
+class Executable:
+    """The compiled program: ``exe(feeds, state, step) -> fetched arrays``."""
+
+    def __init__(self, plan: Plan, check_nodes: bool = False) -> None:
+        self.plan = plan
+        self.check_nodes = check_nodes
+        ir = plan.ir
+        self.slots: dict[tuple[int, int], int] = {}
+        for node in ir.nodes:
+            for i in range(len(node.specs)):
+                self.slots[(node.uid, i)] = len(self.slots)
+        self.n_slots = len(self.slots)
+        self.handed_out = {self.slots[(r[0].uid, r[1])] for r in [*ir.fetches,
+                                                                   *ir.writes.values()]}
+        self.buffers: dict[int, np.ndarray] = {}
+        self.var_slots: list[tuple[str, int]] = []
+        self.feed_slots = [self.slots[(f.uid, 0)] for f in ir.feeds]
+        self.runs: list[Callable[[list, MutableMapping, int], None]] = []
+        self.kernels: list[FusedKernel] = []
+        for step in plan.steps:
+            self.runs.append(self._build(step))
+        self.fetch_slots = [self.slots[(n.uid, i)] for n, i in ir.fetches]
+        self.write_slots = [(name, self.slots[(n.uid, i)]) for name, (n, i) in ir.writes.items()]
+
+    # -- building the step closures -----------------------------------------------------
+
+    def _alloc_for(self, slot: int) -> Callable[[tuple, Any], np.ndarray]:
+        if slot in self.handed_out:
+            return lambda shape, dtype: np.empty(shape, dtype)
+        buffers = self.buffers
+
+        def alloc(shape: tuple, dtype: Any) -> np.ndarray:
+            buf = buffers.get(slot)
+            if buf is None or buf.shape != shape or buf.dtype != dtype:
+                buf = buffers[slot] = np.empty(shape, dtype)
+            return buf
+        return alloc
+
+    def _build(self, step: Step) -> Callable[[list, MutableMapping, int], None]:
+        node, slots = step.node, self.slots
+        out = slots.get((node.uid, 0))
+        ins = [slots[(s.uid, i)] for s, i in step.inputs]
+        kind = step.kind
+        if kind == "feed":
+            return _noop
+        if kind == "variable":
+            name, dtype = node.name, node.specs[0].dtype.np
+
+            def variable(vals: list, state: MutableMapping, step_no: int) -> None:
+                value = state[name]
+                # Kernels trust dtypes (no per-call type matching): a user may have put an
+                # array of another dtype into the session's state.
+                vals[out] = value if value.dtype == dtype else value.astype(dtype)
+            return variable
+        if kind == "constant":
+            value = node.attrs["value"].array
+            return lambda vals, state, step_no: vals.__setitem__(out, value)
+        if kind == "alias":
+            src = ins[1]
+            return lambda vals, state, step_no: vals.__setitem__(out, vals[src])
+        if kind == "library":
+            run = LIBRARY[node.op](node)
+            alloc = self._alloc_for(out)
+
+            outs = [slots[(node.uid, i)] for i in range(len(node.specs))]
+            fallback = _fallback(node, outs, ins)
+            broken: list[str] = []
+
+            def library(vals: list, state: MutableMapping, step_no: int) -> None:
+                if broken:
+                    return fallback(vals, state, step_no)
+                try:
+                    result = run([vals[i] for i in ins], alloc)
+                except NumbaError as err:  # Numba's errors never reach users
+                    broken.append(_first_line(err))
+                    warnings.warn(f"graphc cpu: the {node.op} kernel failed for {node.name} "
+                                  f"({broken[0]}); running it with NumPy", RuntimeWarning,
+                                  stacklevel=2)
+                    return fallback(vals, state, step_no)
+                if isinstance(result, tuple):  # several outputs
+                    for slot, value in zip(outs, result):
+                        vals[slot] = value
+                else:
+                    vals[out] = result
+            return library
+        if kind == "fused":
+            return self._build_fused(step, out, ins)
+        return _fallback(node, [slots[(node.uid, i)] for i in range(len(node.specs))], ins)
+
+    def _build_fused(self, step: Step, out: int, ins: list[int]) -> Callable:
+        try:
+            kernel = FusedKernel(step)
+        except Exception as err:  # noqa: BLE001 - generation failed: run the refs instead
+            return self._fused_fallback(step, err)
+        self.kernels.append(kernel)
+        root = step.node
+        dtype = root.specs[0].dtype.np
+        alloc = self._alloc_for(out)
+        reuse = self.plan.ir.inplace.get(root.uid)
+        reuse_slot = self.slots[(reuse[0].uid, reuse[1])] if reuse is not None else None
+        var_name = self.plan.ir.inplace_var.get(root.uid)
+        fallback = self._fused_fallback(step, None)
+
+        def fused(vals: list, state: MutableMapping, step_no: int) -> None:
+            args = [vals[i] for i in ins]
+            shape = np.broadcast_shapes(*(a.shape for a in args)) if args else ()
+            dst = None
+            if var_name is not None:
+                dst = _usable(state.get(var_name), shape, dtype)
+            if dst is None and reuse_slot is not None:
+                dst = _usable(vals[reuse_slot], shape, dtype)
+            if dst is None:
+                dst = alloc(shape, dtype)
+            if kernel.broken is None:
+                try:
+                    kernel(dst, args)
+                    vals[out] = dst
+                    return
+                except Exception as err:  # noqa: BLE001 - Numba's errors never reach users
+                    kernel.broken = _first_line(err)
+                    warnings.warn(f"graphc cpu: the fused kernel for {root.name} "
+                                  f"({' '.join(m.op for m in step.nodes)}) failed to compile "
+                                  f"({kernel.broken}); running it with NumPy", RuntimeWarning,
+                                  stacklevel=2)
+            fallback(vals, state, step_no)
+        return fused
+
+    def _fused_fallback(self, step: Step, err: Exception | None) -> Callable:
+        # Run the group's nodes one by one with their NumPy refs (same values, slower).
+        scratch = {}
+        order = []
+        for m in step.nodes:
+            slot = self.slots[(m.uid, 0)]
+            order.append(_fallback(m, [slot], [self.slots[(s.uid, i)] for s, i in m.inputs]))
+        del scratch
+        if err is not None:
+            warnings.warn(f"graphc cpu: no kernel for {step.node.name} ({_first_line(err)}); "
+                          "running it with NumPy", RuntimeWarning, stacklevel=3)
+
+        def run(vals: list, state: MutableMapping, step_no: int) -> None:
+            for f in order:
+                f(vals, state, step_no)
+        return run
+
+    # -- running ------------------------------------------------------------------------
+
+    def __call__(self, feeds: Sequence[np.ndarray], state: MutableMapping[str, np.ndarray],
+                 step: int) -> list[np.ndarray]:
+        vals: list[Any] = [None] * self.n_slots
+        for slot, array in zip(self.feed_slots, feeds):
+            vals[slot] = array
+        if self.check_nodes:
+            for s, run in zip(self.plan.steps, self.runs):
+                run(vals, state, step)
+                _check_finite(s, vals, self.slots)
+        else:
+            for run in self.runs:
+                run(vals, state, step)
+        state_ids = {id(a) for a in state.values()}
+        owned = {id(b) for b in self.buffers.values()}
+        results = []
+        for slot in self.fetch_slots:
+            r = vals[slot]
+            if slot not in self.handed_out or id(r) in state_ids or id(r) in owned \
+                    or not _fresh(r):
+                r = np.array(r, copy=True)
+            results.append(r)
+        pending = []
+        for name, slot in self.write_slots:
+            value, current = vals[slot], state.get(name)
+            if value is current:
+                continue  # the kernel already wrote into the variable
+            if id(value) in state_ids or not _fresh(value):
+                value = np.array(value, copy=True)  # may alias a variable written below
+            pending.append((name, value))
+        for name, value in pending:
+            current = state.get(name)
+            if _usable(current, value.shape, value.dtype) is not None:
+                np.copyto(current, value)
+            else:
+                state[name] = np.array(value, copy=True)
+        return results
+
+
+def _noop(vals: list, state: MutableMapping, step_no: int) -> None:
+    return None
+
+
+def _fresh(a: Any) -> bool:
+    return isinstance(a, np.ndarray) and a.flags.owndata and a.flags.writeable
+
+
+def _usable(a: Any, shape: tuple, dtype: Any) -> np.ndarray | None:
+    if (isinstance(a, np.ndarray) and a.shape == shape and a.dtype == dtype
+            and a.flags.c_contiguous and a.flags.writeable):
+        return a
+    return None
+
+
+def _fallback(node: Any, outs: list[int], ins: list[int]) -> Callable:
+    opdef = get_op(node.op)
+    random = opdef.kind == Kind.RANDOM
+    attrs = dict(node.attrs)
+    dtypes = [s.dtype.np for s in node.specs]
+    ref = opdef.ref
+
+    def fallback(vals: list, state: MutableMapping, step_no: int) -> None:
+        args = [vals[i] for i in ins]
+        with np.errstate(all="ignore"):
+            result = ref(*args, **attrs, step=step_no) if random else ref(*args, **attrs)
+        results = result if isinstance(result, tuple) else (result,)
+        for slot, dtype, value in zip(outs, dtypes, results):
+            value = np.asarray(value)
+            vals[slot] = value if value.dtype == dtype else value.astype(dtype)
+    return fallback
+
+
+def _check_finite(step: Step, vals: list, slots: dict) -> None:
+    node = step.node
+    for i, spec in enumerate(node.specs):
+        v = vals[slots[(node.uid, i)]]
+        if spec.dtype.is_floating and isinstance(v, np.ndarray) and not np.all(np.isfinite(v)):
+            what = "NaN" if np.isnan(v).any() else "Inf"
+            where = f"\n  at {node.location}" if node.location else ""
+            inputs = ", ".join(f"{s.name}" for s, _ in node.inputs)
+            raise GraphcError(f"GRAPHC_DEBUG=nodes: {node.name} ({node.op}) produced {what} "
+                              f"from inputs ({inputs}){where}")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"
