@@ -90,8 +90,9 @@ def load_variables(path: Any) -> dict[str, np.ndarray]:
 class Saver:
     """Saves and restores variables' values (TF1's ``tf.train.Saver``).
 
-    ``var_list``: None (every variable of the default graph when the Saver is built), a list
-    of Variables (saved under their names), or a dict ``checkpoint key -> Variable``.
+    ``var_list``: None (every variable of the session's graph, looked up when saving or
+    restoring), a list of Variables (saved under their names), or a dict
+    ``checkpoint key -> Variable``.
     A Saver may serve a session of another graph built the same way: its variables are then
     found there by name (and must have the same shapes and dtypes).
     """
@@ -99,8 +100,12 @@ class Saver:
     def __init__(self, var_list: Any = None, allow_empty: bool = False) -> None:
         from graphc.variables import Variable
 
+        # No var_list: all variables of the session's graph, found when saving or restoring,
+        # so a Saver made outside `with graph.as_default():` still sees the model's variables.
+        self._whole_graph = var_list is None
+        self._allow_empty = allow_empty
         if var_list is None:
-            var_list = list(get_default_graph().variables.values())
+            var_list = []
         if isinstance(var_list, Mapping):
             pairs = list(var_list.items())
         elif isinstance(var_list, (list, tuple)):
@@ -117,12 +122,15 @@ class Saver:
             if key in self._vars:
                 raise GraphError(f"Saver: two variables under the name {key!r}")
             self._vars[key] = var
-        if not self._vars and not allow_empty:
+        if not self._vars and not allow_empty and not self._whole_graph:
             raise GraphError("Saver: no variables to save (pass allow_empty=True to allow it)")
 
     @property
     def var_list(self) -> dict[str, Any]:
-        """The variables this Saver handles, by checkpoint key."""
+        """The variables this Saver handles, by checkpoint key (without a var_list: those of
+        the default graph now; a session's graph when saving or restoring)."""
+        if self._whole_graph:
+            return dict(get_default_graph().variables)
         return dict(self._vars)
 
     def save(self, sess: Any, save_path: Any, global_step: Optional[int] = None) -> str:
@@ -181,6 +189,11 @@ class Saver:
     def _resolve(self, sess: Any) -> list[tuple[str, Any]]:
         """(key, variable of the session's graph) pairs."""
         graph = sess.graph
+        if self._whole_graph:
+            if not graph.variables and not self._allow_empty:
+                raise GraphError("Saver: the session's graph has no variables to save "
+                                 "(pass allow_empty=True to allow it)")
+            return list(graph.variables.items())
         pairs = []
         for key, var in self._vars.items():
             if var.graph is not graph:

@@ -124,9 +124,27 @@ def test_var_list_forms(tmp_path) -> None:
     with pytest.raises(GraphError, match="two variables"):
         Saver([h["W"], h["W"]])
     with pytest.raises(GraphError, match="no variables"):
-        with gc.Graph().as_default():
-            Saver()
+        Saver([])
+    empty = gc.Graph()
+    with pytest.raises(GraphError, match="has no variables to save"):
+        Saver().save(gc.Session(empty, target=TARGET), tmp_path / "empty")
     assert Saver([], allow_empty=True).var_list == {}
+
+
+def test_saver_without_var_list_uses_the_sessions_graph(tmp_path) -> None:
+    # As in the README: the model is built in `with g.as_default():`, the Saver after it.
+    g = gc.Graph()
+    with g.as_default():
+        v = gc.Variable(np.arange(3.0), name="v")
+        bump = gc.assign_add(v, [1.0, 1.0, 1.0])
+    saver = Saver()
+    sess = gc.Session(g, target=TARGET)
+    sess.run(bump)
+    path = saver.save(sess, tmp_path / "model")
+    assert sorted(load_variables(path)) == ["v"]
+    fresh = gc.Session(g, target=TARGET)
+    saver.restore(fresh, path)
+    np.testing.assert_array_equal(fresh.run(v), [1.0, 2.0, 3.0])
 
 
 def test_paths(tmp_path) -> None:
