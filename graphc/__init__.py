@@ -40,3 +40,5 @@ from graphc import init, random_bits  # noqa: E402
 from graphc import losses, nn  # noqa: E402
 from graphc import regularizers, train  # noqa: E402
 from graphc import onnx  # noqa: E402
+from graphc.frontends import keras  # noqa: E402
+from graphc import datasets  # noqa: E402

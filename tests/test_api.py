@@ -17,7 +17,7 @@ greater greater_equal less less_equal logical_and logical_or logical_not reduce_
 reduce_max reduce_min reduce_prod argmax argmin zeros ones zeros_like ones_like fill range
 random_normal random_uniform stop_gradient identity assign assign_add assign_sub group norm
 gradients global_variables_initializer trainable_variables global_variables Session compile
-save_graph load_graph scan
+save_graph load_graph scan Signature load
 ShapeError DTypeError FeedError GraphError GradientError TargetError CheckpointError
 """.split()
 
@@ -29,14 +29,20 @@ LOSSES = """mean_squared_error absolute_difference huber_loss log_loss softmax_c
 sparse_softmax_cross_entropy""".split()
 INIT = """zeros ones constant random_normal random_uniform truncated_normal glorot_uniform
 glorot_normal he_uniform he_normal orthogonal""".split()
+KERAS = """Sequential Model Input Dense Conv2D Conv2DTranspose MaxPooling2D AveragePooling2D
+GlobalAveragePooling2D Flatten Reshape Dropout BatchNormalization LayerNormalization Activation
+Add Concatenate Embedding SimpleRNN LSTM GRU""".split()
+DATASETS = "load_digits load_mnist load_fashion_mnist load_cifar10".split()
 TRAIN = """GradientDescentOptimizer MomentumOptimizer AdamOptimizer AdagradOptimizer
 RMSPropOptimizer Saver""".split()
 
 
 @pytest.mark.parametrize("module, names", [
     (gc, TOP_LEVEL), (gc.nn, NN), (gc.losses, LOSSES), (gc.init, INIT), (gc.train, TRAIN),
-    (gc.regularizers, ["l1", "l2"]),
-], ids=["gc", "gc.nn", "gc.losses", "gc.init", "gc.train", "gc.regularizers"])
+    (gc.regularizers, ["l1", "l2"]), (gc.keras, KERAS), (gc.datasets, DATASETS),
+    (gc.keras.callbacks, ["EarlyStopping", "ModelCheckpoint"]), (gc.onnx, ["export", "load"]),
+], ids=["gc", "gc.nn", "gc.losses", "gc.init", "gc.train", "gc.regularizers", "gc.keras",
+        "gc.datasets", "gc.keras.callbacks", "gc.onnx"])
 def test_public_names_exist_and_are_documented(module, names) -> None:
     missing = [n for n in names if not hasattr(module, n)]
     assert not missing, f"missing from {module.__name__}: {missing}"
