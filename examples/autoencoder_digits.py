@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 
+from _common import example_parser
+
 import numpy as np
 
 import graphc as gc
@@ -24,14 +26,7 @@ from graphc.frontends.keras import layers as L
 
 
 def parse(argv: list[str] | None, epochs: int) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--target", default="cpu", help="graphc target (cpu falls back to the "
-                   "default target while it is not built)")
-    p.add_argument("--epochs", type=int, default=epochs)
-    p.add_argument("--fast", action="store_true", help="a short run for the tests")
-    p.add_argument("--plot", default="autoencoder_digits.png", help="PNG ('' for none)")
-    p.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2))
-    return p.parse_args(argv)
+    return example_parser(__doc__, epochs, plot="autoencoder_digits.png", verbose=0).parse_args(argv)
 
 
 def dense_autoencoder() -> keras.Model:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from _common import example_parser
+
 import graphc as gc
 from graphc import datasets
 from graphc.frontends import keras
@@ -20,14 +22,8 @@ from graphc.frontends.keras import layers as L
 
 
 def parse(argv: list[str] | None, epochs: int) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--target", default="cpu", help="graphc target (cpu falls back to the "
-                   "default target while it is not built)")
-    p.add_argument("--epochs", type=int, default=epochs, help="the most epochs to train")
+    p = example_parser(__doc__, epochs, plot="early_stopping.png")
     p.add_argument("--patience", type=int, default=5)
-    p.add_argument("--fast", action="store_true", help="a short run for the tests")
-    p.add_argument("--plot", default="early_stopping.png", help="curve PNG ('' for none)")
-    p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     return p.parse_args(argv)
 
 

@@ -20,6 +20,8 @@ matplotlib is installed.
 from __future__ import annotations
 
 import argparse
+
+from _common import example_parser
 import time
 
 import numpy as np
@@ -33,15 +35,8 @@ LATENT = 16
 
 
 def parse(argv: list[str] | None, epochs: int) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--target", default="cpu", help="graphc target (cpu falls back to the "
-                   "default target while it is not built)")
-    p.add_argument("--epochs", type=int, default=epochs)
+    p = example_parser(__doc__, epochs, plot="gan_digits.png", verbose=1)
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--fast", action="store_true", help="a short run for the tests")
-    p.add_argument("--plot", default="gan_digits.png", help="PNG ('' for none)")
-    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2),
-                   help="0: the result only; 1, 2: losses every 10 epochs")
     return p.parse_args(argv)
 
 

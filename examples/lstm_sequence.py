@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 
+from _common import example_parser, fit_classifier
+
 import graphc as gc
 from graphc import datasets
 from graphc.frontends import keras
@@ -21,16 +23,9 @@ CELLS = {"lstm": L.LSTM, "gru": L.GRU, "simple_rnn": L.SimpleRNN}
 
 
 def parse(argv: list[str] | None, epochs: int, cell: str) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--target", default="cpu", help="graphc target (cpu falls back to the "
-                   "default target while it is not built)")
-    p.add_argument("--epochs", type=int, default=epochs)
+    p = example_parser(__doc__, epochs, plot=None)  # None: {cell}_sequence.png
     p.add_argument("--cell", default=cell, choices=sorted(CELLS))
     p.add_argument("--units", type=int, default=64)
-    p.add_argument("--fast", action="store_true", help="a short run for the tests")
-    p.add_argument("--plot", default=None, help="curve PNG (default: {cell}_sequence.png; "
-                   "'' for none)")
-    p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     return p.parse_args(argv)
 
 
@@ -51,23 +46,11 @@ def main(argv: list[str] | None = None, cell: str = "lstm") -> dict:
         x_train, y_train, epochs = x_train[:600], y_train[:600], min(epochs, 5)
     with gc.Graph().as_default():
         model = build(args.cell, args.units)
-    model.compile(keras.optimizers.Adam(5e-3), "sparse_categorical_crossentropy",
-                  metrics=["accuracy"], target=args.target)
-    if args.verbose:
-        model.summary()
-    timer = keras.callbacks.EpochTimer()
-    history = model.fit(x_train, y_train, batch_size=32, epochs=epochs, validation_split=0.1,
-                        callbacks=[timer], verbose=args.verbose)
-    loss, accuracy = model.evaluate(x_test, y_test, batch_size=256)
-    target = model.session.target
-    print(f"{args.cell} on {target}: test accuracy {accuracy:.4f}, test loss {loss:.4f} after "
-          f"{epochs} epochs, {timer.per_epoch():.2f} s per epoch")
-    plot = f"{args.cell}_sequence.png" if args.plot is None else args.plot
-    if plot:
-        keras.utils.try_plot_history(history, plot, title=f"{args.cell.upper()} reading digit "
-                                     "rows")
-    return {"test_accuracy": accuracy, "test_loss": loss, "epochs": epochs,
-            "seconds_per_epoch": timer.per_epoch(), "target": target, "cell": args.cell}
+    if args.plot is None:
+        args.plot = f"{args.cell}_sequence.png"
+    result = fit_classifier(model, (x_train, y_train), (x_test, y_test), args, epochs, 5e-3,
+                            f"{args.cell.upper()} reading digit rows")
+    return {**result, "cell": args.cell}
 
 
 if __name__ == "__main__":

@@ -3,25 +3,15 @@ broken training loop would miss; the full runs are marked slow."""
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
 import subprocess
 import sys
 
 import pytest
 
+from example_loader import EXAMPLES, load_example as load
 from test_keras_helpers import TARGET
 
 pytest.importorskip("sklearn")  # the digits ship with scikit-learn
-
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-
-
-def load(name: str):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def run(name: str, *extra: str, fast: bool = True) -> dict:
