@@ -1,9 +1,12 @@
 """ONNX importers for convolution, pooling, normalization and the loss ops.
 
-2-D only (NCHW, as graphc's conv/pool ops). ``auto_pad``: ``SAME_UPPER`` is graphc's
-``"SAME"`` (TF's rule), ``VALID`` zero pads, ``SAME_LOWER`` is refused. Pooling with
-``ceil_mode``, dilations, or an AveragePool that counts padded cells is refused (graphc's
-pools never count them). BatchNormalization imports the inference form (running
+Convolutions: 2-D (and 1-D as 2-D) on the 2-D ops, 3-D and more on
+:mod:`graphc.ops.conv_nd`. ``auto_pad``: ``SAME_UPPER`` is graphc's ``"SAME"``
+(TF's rule), ``VALID`` zero pads, ``SAME_LOWER`` becomes explicit pads from static sizes.
+Pooling is N-d: 2-D without dilations uses ``max_pool2d``/``avg_pool2d`` (the cpu target's
+kernels), anything else (1-D, 3-D, dilations, the ``Indices`` output) the N-d ops of
+:mod:`graphc.ops.pool_nd`. ``ceil_mode`` is extra end padding (a last window starting in
+the end padding is dropped, as ONNX); ``count_include_pad=1`` pads zeros in first. BatchNormalization imports the inference form (running
 statistics). These importers are registered only when graphc has the op (conv/pool/norm
 were being written alongside this module). LSTM/GRU/RNN are not imported yet.
 
@@ -24,34 +27,14 @@ from graphc.frontends.onnx_import_ctx import Context
 try:
     from graphc.ops import conv as _conv
     from graphc.ops import pool as _pool
+    from graphc.ops import conv_nd as _conv_nd
+    from graphc.ops import pool_nd as _pool_nd
 except ImportError:  # pragma: no cover - the ops are not built in this version
-    _conv = _pool = None
+    _conv = _pool = _pool_nd = _conv_nd = None
 try:
     from graphc.ops import normalization as _norm
 except ImportError:  # pragma: no cover
     _norm = None
-
-
-def _padding(ctx: Context, attrs: dict, rank: int = 2, x: Any = None) -> Any:
-    auto = attrs.get("auto_pad", "NOTSET")
-    if auto == "SAME_UPPER":
-        return "SAME"
-    if auto == "SAME_LOWER":  # the odd cell at the start: explicit pads from static sizes
-        if x is None or x.shape is None or None in x.shape[2:]:
-            raise ctx.fail("auto_pad SAME_LOWER needs static spatial sizes")
-        k = attrs.get("kernel_shape")
-        s = attrs.get("strides", [1, 1])
-        d = attrs.get("dilations", [1, 1])
-        pads = []
-        for i in range(2):
-            size = x.shape[2 + i]
-            total = max((-(-size // s[i]) - 1) * s[i] + (k[i] - 1) * d[i] + 1 - size, 0)
-            pads.append((total - total // 2, total // 2))
-        return tuple(pads)
-    if auto == "VALID":
-        return ((0, 0), (0, 0))
-    pads = attrs.get("pads", [0] * (2 * rank))
-    return ((pads[0], pads[2]), (pads[1], pads[3]))
 
 
 def one_d_as_2d(fn: Any) -> Any:
@@ -79,96 +62,155 @@ def one_d_as_2d(fn: Any) -> Any:
     return wrapped
 
 
-def _check_2d(ctx: Context, x: Any, what: str) -> None:
-    if x.ndim is not None and x.ndim != 4:
-        raise ctx.fail(f"only 2-D {what} (rank-4 NCHW input) is supported, got rank {x.ndim}")
-
-
 if _conv is not None:
     @importer("Conv")
     @one_d_as_2d
     def _conv_import(ctx: Context, node: Any, ins: list, attrs: dict) -> list:
         x, w = ins[:2]
-        _check_2d(ctx, x, "convolution")
+        nd = _spatial_rank(ctx, x, "convolution")
         if "kernel_shape" not in attrs and w.shape is not None:
             attrs = dict(attrs, kernel_shape=list(w.shape[2:]))
-        y = _conv.conv2d(x, w, strides=tuple(attrs.get("strides", (1, 1))),
-                         padding=_padding(ctx, attrs, x=x), dilations=tuple(attrs.get("dilations", (1, 1))),
-                         groups=attrs.get("group", 1))
-        if len(ins) > 2 and ins[2] is not None:
-            y = y + gc.reshape(ins[2], (1, -1, 1, 1))
-        return [y]
+        s = tuple(attrs.get("strides", (1,) * nd))
+        d = tuple(attrs.get("dilations", (1,) * nd))
+        padding = _window_padding(ctx, attrs, x, tuple(attrs["kernel_shape"]), s, d)
+        fn = _conv.conv2d if nd == 2 else _conv_nd.conv  # the 2-D op has cpu kernels
+        y = fn(x, w, strides=s, padding=padding, dilations=d, groups=attrs.get("group", 1))
+        return [_add_bias(y, ins)]
 
     @importer("ConvTranspose")
     @one_d_as_2d
     def _conv_transpose(ctx: Context, node: Any, ins: list, attrs: dict) -> list:
         x, w = ins[:2]
-        _check_2d(ctx, x, "transposed convolution")
-        strides = tuple(attrs.get("strides", (1, 1)))
-        dil = tuple(attrs.get("dilations", (1, 1)))
-        padding, size = _padding(ctx, attrs), None
-        if any(attrs.get("output_padding", [0, 0])) or "output_shape" in attrs:
+        nd = _spatial_rank(ctx, x, "transposed convolution")
+        strides = tuple(attrs.get("strides", (1,) * nd))
+        dil = tuple(attrs.get("dilations", (1,) * nd))
+        if "kernel_shape" not in attrs and w.shape is not None:
+            attrs = dict(attrs, kernel_shape=list(w.shape[2:]))
+        auto = attrs.get("auto_pad", "NOTSET")
+        if auto == "SAME_LOWER" and "output_shape" not in attrs:
+            raise ctx.fail("auto_pad SAME_LOWER without output_shape is not supported")
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            padding: Any = "SAME"  # TF's rule; with output_shape, explicit pads below
+        else:
+            padding = _window_padding(ctx, attrs, x, tuple(attrs.get("kernel_shape", (1,) * nd)),
+                                    strides, dil)
+        size = None
+        if any(attrs.get("output_padding", [0] * nd)) or "output_shape" in attrs:
             # graphc takes the output size; compute it (and ONNX's pads) from static sizes
             if x.shape is None or None in x.shape[2:] or w.shape is None or None in w.shape[2:]:
                 raise ctx.fail("output_padding/output_shape need static sizes")
-            op_ = attrs.get("output_padding", [0, 0])
-            eff = [(w.shape[2 + i] - 1) * dil[i] + 1 for i in range(2)]
-            natural = [strides[i] * (x.shape[2 + i] - 1) + op_[i] + eff[i] for i in range(2)]
+            op_ = attrs.get("output_padding", [0] * nd)
+            eff = [(w.shape[2 + i] - 1) * dil[i] + 1 for i in range(nd)]
+            natural = [strides[i] * (x.shape[2 + i] - 1) + op_[i] + eff[i] for i in range(nd)]
             if "output_shape" in attrs:
-                size = tuple(attrs["output_shape"][-2:])
-                total = [max(natural[i] - size[i], 0) for i in range(2)]
+                size = tuple(attrs["output_shape"][-nd:])
+                total = [max(natural[i] - size[i], 0) for i in range(nd)]
                 upper = attrs.get("auto_pad", "NOTSET") == "SAME_UPPER"
                 padding = tuple((t // 2, t - t // 2) if upper else (t - t // 2, t // 2)
                                 for t in total)
             else:
                 if padding == "SAME":
                     raise ctx.fail("output_padding with auto_pad SAME is not supported")
-                size = tuple(natural[i] - sum(padding[i]) for i in range(2))
-        y = _conv.conv2d_transpose(x, w, output_shape=size, strides=strides, padding=padding,
-                                   dilations=dil, groups=attrs.get("group", 1))
-        if len(ins) > 2 and ins[2] is not None:
-            y = y + gc.reshape(ins[2], (1, -1, 1, 1))
-        return [y]
+                size = tuple(natural[i] - sum(padding[i]) for i in range(nd))
+        fn = _conv.conv2d_transpose if nd == 2 else _conv_nd.conv_transpose
+        y = fn(x, w, output_shape=size, strides=strides, padding=padding, dilations=dil,
+               groups=attrs.get("group", 1))
+        return [_add_bias(y, ins)]
+
+
+def _spatial_rank(ctx: Context, x: Any, what: str) -> int:
+    if x.ndim is None or x.ndim < 3:
+        raise ctx.fail(f"{what} needs an input of known rank >= 3 (N, C, *spatial)")
+    return x.ndim - 2
+
+
+def _add_bias(y: Any, ins: list) -> Any:
+    if len(ins) > 2 and ins[2] is not None:
+        return y + gc.reshape(ins[2], (1, -1) + (1,) * (y.ndim - 2))
+    return y
+
 
 if _pool is not None:
     @importer("MaxPool", "AveragePool")
-    @one_d_as_2d
     def _pool_import(ctx: Context, node: Any, ins: list, attrs: dict) -> list:
         x = ins[0]
-        _check_2d(ctx, x, "pooling")
-        if any(d != 1 for d in attrs.get("dilations", [1, 1])):
-            raise ctx.fail("dilated pooling is not supported")
-        if len(node.output) > 1 and node.output[1]:
-            raise ctx.fail("the Indices output is not supported")
-        padding = _padding(ctx, attrs, x=x)
+        if x.ndim is None or x.ndim < 3:
+            raise ctx.fail("pooling needs an input of known rank >= 3 (N, C, *spatial)")
+        nd = x.ndim - 2
+        k = tuple(attrs["kernel_shape"])
+        s = tuple(attrs.get("strides", (1,) * nd))
+        d = tuple(attrs.get("dilations", (1,) * nd))
+        base = _window_padding(ctx, attrs, x, k, s, d)
+        padding = _ceil_pads(ctx, x, k, s, d, base) if attrs.get("ceil_mode", 0) else base
         if node.op_type == "AveragePool" and attrs.get("count_include_pad", 0) and \
-                padding != ((0, 0), (0, 0)):
+                padding != ((0, 0),) * nd:
             if padding == "SAME":
                 raise ctx.fail("count_include_pad=1 with SAME padding is not supported")
-            # counted padding = zeros padded in first, then an unpadded average
-            x = gc.pad(x, ((0, 0), (0, 0)) + tuple(padding))
-            padding = ((0, 0), (0, 0))
-        fn = _pool.max_pool2d if node.op_type == "MaxPool" else _pool.avg_pool2d
-        k = tuple(attrs["kernel_shape"])
-        if attrs.get("ceil_mode", 0):
-            padding = _ceil_pads(ctx, x, k, attrs.get("strides", (1, 1)), padding)
-        return [fn(x, k, strides=tuple(attrs.get("strides", (1, 1))), padding=padding)]
+            # Counted padding = zeros padded in first; ceil_mode's extension (cells past
+            # the pads) is still not counted, as ONNX's reference and PyTorch.
+            x = gc.pad(x, ((0, 0), (0, 0)) + tuple(base))
+            padding = tuple((0, p[1] - b[1]) for p, b in zip(padding, base))
+        indices = len(node.output) > 1 and bool(node.output[1])
+        if nd == 2 and d == (1, 1) and not indices:  # the 2-D ops have cpu kernels
+            fn = _pool.max_pool2d if node.op_type == "MaxPool" else _pool.avg_pool2d
+            return [fn(x, k, strides=s, padding=padding)]
+        fn = _pool_nd.max_pool if node.op_type == "MaxPool" else _pool_nd.avg_pool
+        outs = [fn(x, k, strides=s, padding=padding, dilations=d)]
+        if indices:
+            idx = _pool_nd.max_pool_argmax(x, k, strides=s, padding=padding, dilations=d)
+            outs.append(_storage_order(ctx, idx, x, attrs.get("storage_order", 0)))
+        return outs
 
-def _ceil_pads(ctx: Context, x: Any, k: tuple, s: Any, padding: Any) -> Any:
-    """ceil_mode as extra end padding (padded cells never count in graphc's pools)."""
+
+def _window_padding(ctx: Context, attrs: dict, x: Any, k: tuple, s: tuple, d: tuple) -> Any:
+    """ONNX's pads (conv and pooling) as graphc's: "SAME" (SAME_UPPER) or one (begin, end)
+    per spatial axis (SAME_LOWER from static sizes: the odd cell at the start)."""
+    nd = len(k)
+    auto = attrs.get("auto_pad", "NOTSET")
+    if auto == "SAME_UPPER":
+        return "SAME"
+    if auto == "VALID":
+        return ((0, 0),) * nd
+    if auto == "SAME_LOWER":  # the odd cell at the start: explicit pads from static sizes
+        if x.shape is None or None in x.shape[2:]:
+            raise ctx.fail("auto_pad SAME_LOWER needs static spatial sizes")
+        pads = []
+        for i in range(nd):
+            size = x.shape[2 + i]
+            total = max((-(-size // s[i]) - 1) * s[i] + (k[i] - 1) * d[i] + 1 - size, 0)
+            pads.append((total - total // 2, total // 2))
+        return tuple(pads)
+    pads = attrs.get("pads", [0] * (2 * nd))
+    return tuple((pads[i], pads[nd + i]) for i in range(nd))
+
+
+def _ceil_pads(ctx: Context, x: Any, k: tuple, s: tuple, d: tuple, padding: Any) -> Any:
+    """ceil_mode as extra end padding (padded cells never count in graphc's pools); as
+    ONNX, a last window that would start in the end padding is dropped."""
     if padding == "SAME" or x.shape is None or None in x.shape[2:]:
         raise ctx.fail("ceil_mode needs static sizes and explicit pads")
     out = []
-    for i in range(2):
+    for i in range(len(k)):
         (b, e), size = padding[i], x.shape[2 + i]
-        n = -(-(size + b + e - k[i]) // s[i]) + 1
-        if (n - 1) * s[i] >= size + b:  # ONNX: a window may not start in the end padding
+        span = (k[i] - 1) * d[i] + 1
+        n = -(-(size + b + e - span) // s[i]) + 1
+        if (n - 1) * s[i] >= size + b:
             n -= 1
-        extra = max((n - 1) * s[i] + k[i] - (size + b + e), 0)
-        if e + extra >= k[i]:
-            raise ctx.fail("ceil_mode would need a window of padding only")
-        out.append((b, e + extra))
+        out.append((b, e + max((n - 1) * s[i] + span - (size + b + e), 0)))
     return tuple(out)
+
+
+def _storage_order(ctx: Context, idx: Any, x: Any, order: int) -> Any:
+    """MaxPool's Indices in column-major spatial order (storage_order=1, 2-D only): the
+    flat ``base + h*W + w`` becomes ``base + h + w*H``."""
+    if not order:
+        return idx
+    if x.ndim != 4 or x.shape is None or None in x.shape[2:]:
+        raise ctx.fail("storage_order=1 needs a 2-D pooling with static H and W")
+    h, w = x.shape[2:]
+    within = gc.mod(idx, h * w)
+    row, col = gc.floordiv(within, w), gc.mod(within, w)
+    return gc.where(gc.less(idx, 0), idx, idx - within + row + col * h)
 
 
 @importer("GlobalAveragePool", "GlobalMaxPool")

@@ -6,8 +6,8 @@ reordering and transposes are graph ops on the imported tensors (not NumPy on th
 so weights that are initializers stay trainable variables. Outputs follow ONNX: ``Y``
 (T, D, N, H) (``layout=1``: (N, T, D, H)), ``Y_h``/``Y_c`` (D, N, H) (``layout=1``:
 (N, D, H)). Directions forward, reverse and bidirectional; ``sequence_lens`` with the
-forward direction. Refused (error naming the node): peepholes ``P``, non-default
-``activations``, ``clip``, ``input_forget``, a reverse direction with ``sequence_lens``.
+forward direction; LSTM peepholes ``P`` (reordered to graphc's i, f, o). Refused (error
+naming the node): non-default ``activations``, ``clip``, ``input_forget``, a reverse direction with ``sequence_lens``.
 """
 
 from __future__ import annotations
@@ -45,8 +45,6 @@ def _check(ctx: Context, op: str, ins: list, attrs: dict) -> None:
         raise ctx.fail(f"activations {acts} are not supported (only the defaults)")
     if attrs.get("clip") is not None or attrs.get("input_forget", 0):
         raise ctx.fail("clip and input_forget are not supported")
-    if op == "LSTM" and len(ins) > 7 and ins[7] is not None:
-        raise ctx.fail("peepholes (input P) are not supported")
 
 
 def _recurrent(ctx: Context, node: Any, ins: list, attrs: dict) -> list:
@@ -82,6 +80,8 @@ def _recurrent(ctx: Context, node: Any, ins: list, attrs: dict) -> list:
             init = None if h0 is None and c0 is None else (
                 None if h0 is None else h0[d], None if c0 is None else c0[d])
             b = None if wb is None else wb + rb
+            P = ins[7] if len(ins) > 7 else None  # peepholes: ONNX's i, o, f -> ours i, f, o
+            kw["peepholes"] = None if P is None else _reorder(P[d], 3, [0, 2, 1])
             y, (h, c) = _rnn.lstm(xd, w, r, b, init, **kw)
             cs.append(c)
         elif op == "GRU":

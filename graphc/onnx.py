@@ -11,8 +11,6 @@ are trainable variables, ready to run, differentiate, fine-tune and export again
 
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Any, Optional, Sequence
 
 import numpy as np
@@ -62,20 +60,12 @@ def export(path: str, inputs: Any, outputs: Any, session: Any = None,
            opset: Optional[int] = None) -> Any:
     """Write the ONNX model computing ``outputs`` from ``inputs`` to ``path`` (atomically)
     and return it. ``opset``: 17 by default; 13 up to the newest onnx knows."""
+    from graphc.serialization import atomic_output
+
     model = to_model(inputs, outputs, session, opset)
     data = model.SerializeToString()
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".graphc-", suffix=".onnx.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_output(path) as f:
+        f.write(data)
     return model
 
 

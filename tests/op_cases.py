@@ -366,3 +366,64 @@ def _flat(value):
             yield from _flat(v)
     else:
         yield value
+
+# -- N-d pooling with dilations (graphc/ops/pool_nd.py) ------------------------------------
+
+from graphc.ops import pool_nd as _pool_nd  # noqa: E402
+
+case("nn.max_pool/3d", lambda x: _pool_nd.max_pool(x, 2, strides=(1, 2, 2)),
+     distinct(1, 2, 3, 4, 5))
+case("nn.max_pool/1d_dilated_padded", lambda x: _pool_nd.max_pool(
+    x, 3, strides=2, dilations=2, padding=((2, 1),)), distinct(2, 2, 8))
+case("nn.max_pool/2d_dilated_same", lambda x: _pool_nd.max_pool(
+    x, (2, 3), strides=(2, 1), dilations=(2, 1), padding="SAME"), distinct(1, 2, 5, 6))
+case("nn.max_pool/grad_of_grad_3d", lambda x, v: gc.gradients(
+    gc.reduce_sum(_pool_nd.max_pool(x, 2, strides=1, dilations=(1, 2, 1),
+                                    padding=((1, 0), (0, 1), (1, 1))) * v), x)[0],
+     distinct(1, 1, 3, 4, 3), rand(1, 1, 3, 3, 4), grad_inputs=(1,), second_order=True)
+case("nn.max_pool/ties", lambda x: _pool_nd.max_pool(x, 2, dilations=2),
+     np.ones((1, 1, 4, 4)), grad=False)
+case("nn.max_pool_argmax/2d_dilated_padded", lambda x: _pool_nd.max_pool_argmax(
+    x, 3, strides=(1, 2), dilations=(2, 1), padding=((2, 1), (1, 1))), distinct(2, 2, 5, 6),
+     grad=False)
+case("nn.max_pool_argmax/3d", lambda x: _pool_nd.max_pool_argmax(x, (2, 1, 2)),
+     distinct(1, 2, 4, 3, 4), grad=False)
+case("nn.avg_pool/3d_dilated_padded", lambda x: _pool_nd.avg_pool(
+    x, (2, 2, 3), strides=(1, 2, 1), dilations=(2, 1, 1), padding=((1, 1), (0, 1), (1, 0))),
+     rand(1, 2, 5, 4, 5), second_order=True)
+case("nn.avg_pool/1d_same", lambda x: _pool_nd.avg_pool(x, 3, strides=2, padding="SAME"),
+     rand(2, 3, 7))
+case("nn.avg_pool/2d_dilated", lambda x: _pool_nd.avg_pool(x, 2, strides=1, dilations=2),
+     rand(1, 2, 5, 4))
+
+# LSTM peepholes (ONNX's P; graphc/ops/rnn.py), with sequence lengths: a composite on scan
+case("nn.lstm/peepholes_lengths", lambda x, W, R, b, p: list(_flat(_rnn.lstm(
+    x, W, R, b, peepholes=p, sequence_lengths=np.array([3, 2])))),
+     rand(3, 2, 3), rand(3, 8), rand(2, 8), rand(8), rand(6), second_order=True)
+case("nn.avg_pool/2d_dilated_same", lambda x: _pool_nd.avg_pool(
+    x, (3, 2), strides=(1, 2), dilations=(2, 2), padding="SAME"), rand(1, 2, 6, 5))
+
+# -- N-d convolution (graphc/ops/conv_nd.py) ------------------------------------------------
+
+from graphc.ops import conv_nd as _conv_nd  # noqa: E402
+
+case("nn.conv/3d_strided_padded", lambda x, w: _conv_nd.conv(x, w, strides=(1, 2, 1), padding=1),
+     rand(1, 2, 4, 3, 4), rand(3, 2, 2, 2, 2), second_order=True)
+case("nn.conv/1d_dilated_groups_same", lambda x, w: _conv_nd.conv(
+    x, w, dilations=2, groups=2, padding="SAME"), rand(2, 4, 7), rand(4, 2, 3))
+case("nn.conv_transpose/3d_natural", lambda x, w: _conv_nd.conv_transpose(
+    x, w, strides=2, padding=((1, 0), (0, 1), (1, 1))), rand(1, 2, 2, 3, 2),
+     rand(2, 3, 2, 2, 3), second_order=True)
+case("nn.conv_transpose/1d_output_shape_groups", lambda x, w: _conv_nd.conv_transpose(
+    x, w, output_shape=(5,), strides=2, padding="SAME", groups=2), rand(1, 4, 3),
+     rand(4, 1, 3))
+case("nn.conv/grad_of_grad_3d", lambda x, w, v: gc.gradients(
+    gc.reduce_sum(_conv_nd.conv(x, w, strides=2, padding="SAME") * v), [x, w]),
+     rand(1, 2, 3, 4, 3), rand(2, 2, 2, 3, 2), rand(1, 2, 2, 2, 2))
+# avg_pool's gradient as an output (so the onnx target and the export tests run it)
+case("nn.avg_pool/grad_3d_dilated", lambda x, v: gc.gradients(gc.reduce_sum(_pool_nd.avg_pool(
+    x, (2, 3, 2), strides=(2, 1, 2), dilations=(1, 2, 1), padding=((1, 0), (1, 1), (0, 1)))
+    * v), x)[0], rand(1, 2, 4, 5, 5), rand(1, 2, 2, 3, 3), grad_inputs=(1,), second_order=True)
+case("nn.avg_pool/grad_same_dilated", lambda x, v: gc.gradients(gc.reduce_sum(
+    _pool_nd.avg_pool(x, 2, strides=2, dilations=(2, 1), padding="SAME") * v), x)[0],
+     rand(1, 2, 5, 4), rand(1, 2, 3, 2), grad_inputs=(1,))

@@ -222,3 +222,21 @@ def test_normalizations_map_to_their_onnx_ops() -> None:
         assert expected <= {n.op_type for n in model.graph.node}
         for got, w in zip(_check_and_run(model, [x, z], feeds), want):
             np.testing.assert_allclose(got, w, rtol=1e-5, atol=1e-5)
+
+
+def test_export_writes_atomically_with_the_usual_file_mode(tmp_path) -> None:
+    import os
+    import stat
+
+    import graphc as gc
+
+    with gc.Graph().as_default():
+        x = gc.placeholder(gc.float32, (None, 2), name="x")
+        y = gc.identity(x * 2.0, name="y")
+        path = tmp_path / "m.onnx"
+        (tmp_path / "m.onnx").write_bytes(b"previous")
+        gc.onnx.export(str(path), [x], [y])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # no temporary left

@@ -4,7 +4,10 @@
 copy, then one step per fused group or node) and returns an
 :class:`~graphc.backends.numba_cpu.runtime.Executable`. Fused elementwise groups become
 generated Numba loops (:mod:`.codegen`, cached on disk by :mod:`.cache`); GEMM goes to BLAS
-(:mod:`.kernels`); the ops listed in :data:`.kernels.FALLBACK` run their NumPy reference.
+(:mod:`.kernels`); convolution is Numba im2col/col2im around BLAS (:mod:`.conv_kernels`);
+max pooling (:mod:`.pool_kernels`), reductions and broadcast helpers (:mod:`.reduce_kernels`)
+and softmax cross-entropy (:mod:`.loss_kernels`) are Numba loops; the ops listed in
+:data:`.kernels.FALLBACK` run their NumPy reference.
 
 Environment: ``GRAPHC_CACHE_DIR`` (kernel cache), ``GRAPHC_DEBUG=passes`` (print the pass
 reports), ``verify`` (re-infer after each pass), ``nodes`` (no fusion; check every node's
@@ -21,7 +24,7 @@ from graphc.passes import debug_flags
 from graphc.program import Program
 
 from .cache import COUNTERS, cache_dir, reset_counters
-from . import pool_kernels  # noqa: F401  (registers its @lower kernels)
+from . import conv_kernels, loss_kernels, pool_kernels, reduce_kernels  # noqa: F401 (kernels)
 from .kernels import FALLBACK, LIBRARY
 from .runtime import Executable
 

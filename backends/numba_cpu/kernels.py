@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["LIBRARY", "FALLBACK", "RUNTIME", "lower"]
+__all__ = ["LIBRARY", "FALLBACK", "RUNTIME", "lower", "by_shapes"]
 
 Alloc = Callable[[tuple, Any], np.ndarray]
 Factory = Callable[[Any], Callable[[list, Alloc], np.ndarray]]
@@ -30,15 +30,13 @@ RUNTIME = {"placeholder": "fed", "variable": "read from the session's state",
            "group": "nothing to compute"}
 
 FALLBACK: dict[str, str] = {
-    # reductions: NumPy's pairwise summation is accurate and vectorized
-    "reduce_sum": "np.sum", "reduce_mean": "np.mean", "reduce_max": "np.max",
-    "reduce_min": "np.min", "reduce_prod": "np.prod", "argmax": "np.argmax",
+    # reductions (sum/mean/max/min and sum_to_like: reduce_kernels.py; the ones below are
+    # rare in training graphs, and the kernels fall back here for non-float dtypes)
+    "reduce_prod": "np.prod", "argmax": "np.argmax",
     "argmin": "np.argmin", "prod_others": "rare (reduce_prod's gradient)",
-    "sum_to_like": "np.sum over broadcast axes (bias gradients)",
     "tile_grad": "reshape + np.sum",
-    # broadcasts without a formula (shape-only fills)
-    "broadcast_like": "np.broadcast_to + copy", "broadcast_to": "np.broadcast_to + copy",
-    "fill": "np.full", "fill_like": "np.full",
+    # broadcasts without a formula (broadcast_like and fill_like: reduce_kernels.py)
+    "broadcast_to": "np.broadcast_to + copy", "fill": "np.full",
     # layout: NumPy copies with memcpy-speed loops
     "reshape": "np.reshape", "reshape_like": "np.reshape", "expand_dims": "np.expand_dims",
     "squeeze": "np.squeeze", "transpose": "np.transpose", "concat": "np.concatenate",
@@ -48,13 +46,16 @@ FALLBACK: dict[str, str] = {
     "size": "product of dims",
     # gathers and scatters
     "gather": "np.take", "scatter_add_like": "np.add.at", "one_hot": "comparison with arange",
-    # composite losses with their own ref
-    "sparse_softmax_cross_entropy_with_logits": "NumPy log-sum-exp",
-    # convolution and pooling: the refs are im2col + np.tensordot (BLAS) and strided views
-    "conv2d": "im2col + np.tensordot (BLAS)", "conv2d_backprop_input": "np.tensordot + col2im",
-    "conv2d_backprop_filter": "im2col + np.tensordot (BLAS)",
+    # pooling (conv2d and its gradients: conv_kernels.py; max pooling: pool_kernels.py)
     "max_pool2d_grad_grad": "argmax gather", "avg_pool2d": "strided window view + mean",
     "avg_pool2d_grad": "window scatter",
+    # N-d pooling with dilations (graphc/ops/pool_nd.py): strided window views
+    "max_pool": "strided window view + max", "max_pool_grad": "argmax + window scatter",
+    "max_pool_grad_grad": "argmax gather", "max_pool_argmax": "argmax + flat index",
+    "avg_pool": "strided window view + mean", "avg_pool_grad": "window scatter",
+    # N-d convolution (graphc/ops/conv_nd.py; 3-D volumes): im2col views + np.tensordot
+    "conv": "im2col + np.tensordot (BLAS)", "conv_backprop_input": "np.tensordot + col2im",
+    "conv_backprop_filter": "im2col + np.tensordot (BLAS)",
     # random draws: must equal the reference's Philox words bit for bit
     "random_normal": "graphc.random_bits (the same counter-based words as the reference)",
     "random_uniform": "graphc.random_bits (the same counter-based words as the reference)",
@@ -67,6 +68,23 @@ def lower(op: str) -> Callable[[Factory], Factory]:
         LIBRARY[op] = factory
         return factory
     return register
+
+
+def by_shapes(compute: Callable[[list], tuple]) -> Callable[[list], tuple]:
+    """``compute(args)`` (the run-time checks and the geometry), memoized by the
+    arguments' shapes: at batch 1 such Python work cost more than the
+    kernels themselves (convolution, pooling)."""
+    memo: dict[tuple, tuple] = {}
+
+    def get(args: list) -> tuple:
+        key = tuple([a.shape for a in args])
+        hit = memo.get(key)
+        if hit is None:
+            if len(memo) > 64:  # many distinct batch sizes: keep the memo small
+                memo.clear()
+            hit = memo[key] = compute(args)
+        return hit
+    return get
 
 
 @lower("matmul")
@@ -82,7 +100,11 @@ def _matmul(node: Any) -> Callable[[list, Alloc], np.ndarray]:
             a = np.swapaxes(a, -1, -2)
         if tb:
             b = np.swapaxes(b, -1, -2)
-        shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+        if a.ndim == 2 and b.ndim == 2:  # the common case, without broadcast_shapes' cost
+            shape = (a.shape[0], b.shape[1])
+        else:
+            shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2],
+                                                                        b.shape[-1])
         out = alloc(shape, dtype)
         np.matmul(a, b, out=out)
         return out

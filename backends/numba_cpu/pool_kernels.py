@@ -14,44 +14,63 @@ from typing import Any, Callable
 import numba
 import numpy as np
 
-from .kernels import Alloc, lower
+from .kernels import Alloc, by_shapes, lower
 
 __all__ = ["maxpool_forward", "maxpool_backward"]
 
 
 @numba.njit(cache=True, nogil=True)
 def maxpool_forward(xp, out, kh, kw, sh, sw):  # pragma: no cover - compiled
-    """``out[n, c, i, j]`` = max of the (kh, kw) window of the padded input at (i*sh, j*sw)."""
+    """``out[n, c, i, j]`` = max of the (kh, kw) window of the padded input at (i*sh, j*sw).
+
+    The window offsets (a, b) are the outer loops and the output row the inner one, with a
+    branch-free select: measured 8x faster than a tiny (a, b) loop per output cell (and
+    faster than 1-D row views, whose reference counting costs more than they save). A NaN
+    replaces the running max and is never replaced, as in the reference."""
     n_, c_, ho, wo = out.shape
     for n in range(n_):
         for c in range(c_):
             for i in range(ho):
                 for j in range(wo):
-                    m = xp[n, c, i * sh, j * sw]
-                    for a in range(kh):
-                        for b in range(kw):
+                    out[n, c, i, j] = xp[n, c, i * sh, j * sw]
+                for a in range(kh):
+                    for b in range(kw):
+                        for j in range(wo):
                             v = xp[n, c, i * sh + a, j * sw + b]
-                            if v > m or (v != v and m == m):
-                                m = v
-                    out[n, c, i, j] = m
+                            m = out[n, c, i, j]
+                            out[n, c, i, j] = v if (v > m or v != v) else m
 
 
 @numba.njit(cache=True, nogil=True)
 def maxpool_backward(xp, g, dxp, kh, kw, sh, sw):  # pragma: no cover - compiled
-    """Add ``g[n, c, i, j]`` to ``dxp`` at its window's first maximum (``dxp`` zeroed)."""
+    """Add ``g[n, c, i, j]`` to ``dxp`` at its window's first maximum (``dxp`` zeroed).
+
+    As in :func:`maxpool_forward`, one output row at a time with the window offsets
+    outside: the running max and its offset (a, b) live in row buffers allocated once.
+    (Measured no faster than one window loop per cell on LeNet's 2x2 pools: this kernel
+    is bound elsewhere, see the bench notes.)"""
     n_, c_, ho, wo = g.shape
+    mrow = np.empty(wo, xp.dtype)
+    arow = np.empty(wo, np.int64)
+    brow = np.empty(wo, np.int64)
     for n in range(n_):
         for c in range(c_):
             for i in range(ho):
                 for j in range(wo):
-                    m = xp[n, c, i * sh, j * sw]
-                    ba, bb = 0, 0
-                    for a in range(kh):
-                        for b in range(kw):
+                    mrow[j] = xp[n, c, i * sh, j * sw]
+                    arow[j] = 0
+                    brow[j] = 0
+                for a in range(kh):
+                    for b in range(kw):
+                        for j in range(wo):
                             v = xp[n, c, i * sh + a, j * sw + b]
-                            if v > m or (v != v and m == m):
-                                m, ba, bb = v, a, b
-                    dxp[n, c, i * sh + ba, j * sw + bb] += g[n, c, i, j]
+                            m = mrow[j]
+                            take = (v > m) | ((v != v) & (m == m))
+                            mrow[j] = v if take else m
+                            arow[j] = a if take else arow[j]
+                            brow[j] = b if take else brow[j]
+                for j in range(wo):
+                    dxp[n, c, i * sh + arow[j], j * sw + brow[j]] += g[n, c, i, j]
 
 
 def _geometry(x: np.ndarray, node: Any) -> tuple:
@@ -71,9 +90,11 @@ def _pad(x: np.ndarray, pads: tuple) -> np.ndarray:
 def _max_pool2d(node: Any) -> Callable[[list, Alloc], np.ndarray]:
     (kh, kw), (sh, sw) = node.attrs["ksize"], node.attrs["strides"]
 
+    geometry = by_shapes(lambda args: _geometry(args[0], node))
+
     def run(args: list, alloc: Alloc) -> np.ndarray:
         (x,) = args
-        pads, (ho, wo) = _geometry(x, node)
+        pads, (ho, wo) = geometry(args)
         out = alloc((x.shape[0], x.shape[1], ho, wo), x.dtype)
         maxpool_forward(_pad(x, pads), out, kh, kw, sh, sw)
         return out
@@ -84,15 +105,21 @@ def _max_pool2d(node: Any) -> Callable[[list, Alloc], np.ndarray]:
 def _max_pool2d_grad(node: Any) -> Callable[[list, Alloc], np.ndarray]:
     (kh, kw), (sh, sw) = node.attrs["ksize"], node.attrs["strides"]
 
+    geometry = by_shapes(lambda args: _geometry(args[0], node))
+
     def run(args: list, alloc: Alloc) -> np.ndarray:
         x, g = args
-        pads, _ = _geometry(x, node)
+        pads, _ = geometry(args)
         xp = _pad(x, pads)
+        out = alloc(x.shape, x.dtype)
+        if xp.shape == x.shape:  # no padding: accumulate straight into the output
+            out[...] = 0
+            maxpool_backward(xp, np.ascontiguousarray(g), out, kh, kw, sh, sw)
+            return out
         dxp = np.zeros(xp.shape, x.dtype)
         maxpool_backward(xp, np.ascontiguousarray(g), dxp, kh, kw, sh, sw)
         (pt, _pb), (pl, _pr) = pads
         h, w = x.shape[2:]
-        out = alloc(x.shape, x.dtype)
         out[...] = dxp[:, :, pt:pt + h, pl:pl + w]
         return out
     return run

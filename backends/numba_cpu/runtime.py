@@ -63,18 +63,38 @@ class FusedKernel:
         if out.ndim != self.src.rank:  # the compiled loops trust ranks: never pass others
             raise GraphcError(f"{self.step.node.name}: rank {out.ndim} at run time, "
                               f"{self.src.rank} was inferred")
-        par = "_par" if out.size >= PARALLEL_MIN_ELEMENTS else ""
-        if all((a.shape == shape and a.flags.c_contiguous) or a.size == 1 for a in ins):
-            # One 1-D loop: full-size operands flattened, single elements (scalars such as
-            # learning rates) broadcast with a zero stride.
-            n = out.size
-            flat = [a.reshape(-1) if a.shape == shape else np.broadcast_to(a.reshape(1), (n,))
-                    for a in ins]
-            self.variant("flat" + par)(out.reshape(-1), *flat)
+        n = out.size
+        par = n >= PARALLEL_MIN_ELEMENTS
+        flat = []
+        for a in ins:
+            # Full-size contiguous operands (also those that only lack leading 1s, such as
+            # a bias at batch 1) are flattened, single elements (learning rates) broadcast
+            # with a zero stride; anything else needs the n-d loop.
+            if a.size == n and a.flags.c_contiguous:
+                flat.append(a.reshape(-1))
+            elif a.size == 1:
+                flat.append(_broadcast(a.reshape(1), (n,)))
+            else:
+                break
         else:
-            if not shape:
-                out, ins, shape = out.reshape(1), [a.reshape(1) for a in ins], (1,)
-            self.variant("nd" + par)(out, *[np.broadcast_to(a, shape) for a in ins])
+            self.variant("flat_par" if par else "flat")(out.reshape(-1), *flat)
+            return
+        if not shape:
+            out, ins, shape = out.reshape(1), [a.reshape(1) for a in ins], (1,)
+        self.variant("nd_par" if par else "nd")(out, *[_broadcast(a, shape) for a in ins])
+
+
+def _broadcast(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """``np.broadcast_to(a, shape)`` without its Python-level argument handling (a few
+    microseconds a call, which the batch-1 profile showed adding up): a zero-stride view
+    built directly. ``a`` must broadcast to ``shape`` (the plan's inference says so)."""
+    if a.shape == shape:
+        return a
+    if not a.flags.c_contiguous or a.size == 0:
+        return np.broadcast_to(a, shape)
+    pad = len(shape) - a.ndim
+    strides = (0,) * pad + tuple(0 if d == 1 else st for d, st in zip(a.shape, a.strides))
+    return np.ndarray(shape, a.dtype, a, 0, strides)
 
 
 class Executable:
@@ -180,9 +200,16 @@ class Executable:
         var_name = self.plan.ir.inplace_var.get(root.uid)
         fallback = self._fused_fallback(step, None)
 
+        shapes: dict[tuple, tuple] = {}  # input shapes -> output shape, as np.broadcast_shapes
+
         def fused(vals: list, state: MutableMapping, step_no: int) -> None:
             args = [vals[i] for i in ins]
-            shape = np.broadcast_shapes(*(a.shape for a in args)) if args else ()
+            key = tuple([a.shape for a in args])
+            shape = shapes.get(key)
+            if shape is None:
+                if len(shapes) > 64:  # many distinct batch sizes: keep the memo small
+                    shapes.clear()
+                shape = shapes[key] = np.broadcast_shapes(*key) if args else ()
             dst = None
             if var_name is not None:
                 dst = _usable(state.get(var_name), shape, dtype)

@@ -91,9 +91,10 @@ def _same_pads(size: int, k: int, s: int, d: int) -> Pair:
 
 def resolve_pads(padding: Any, size: Sequence[int], k: Sequence[int], s: Sequence[int],
                  d: Sequence[int]) -> Pads:
-    """Explicit pads for run-time sizes (``"SAME"`` resolved by TF's rule)."""
+    """Explicit pads for run-time sizes (``"SAME"`` resolved by TF's rule), one pair per
+    spatial axis (any number of them: pooling is N-d)."""
     if padding == "SAME":
-        return tuple(_same_pads(size[i], k[i], s[i], d[i]) for i in range(2))  # type: ignore
+        return tuple(_same_pads(size[i], k[i], s[i], d[i]) for i in range(len(k)))  # type: ignore
     return padding
 
 
@@ -111,19 +112,24 @@ def out_dim(size: Optional[int], k: Optional[int], s: int, d: int, padding: Any,
     span = (k - 1) * d + 1
     if size + lo + hi < span:
         raise ShapeError(f"the {'dilated ' if d > 1 else ''}window ({span}) is larger than the "
-                         f"padded input ({size} + {lo + hi}) along {('height', 'width')[axis]}")
+                         f"padded input ({size} + {lo + hi}) along {_axis_name(axis, padding)}")
     return (size + lo + hi - span) // s + 1
+
+
+def _axis_name(axis: int, padding: Any) -> str:
+    return ("height", "width")[axis] if len(padding) == 2 else f"spatial axis {axis}"
 
 
 def windows(xp: np.ndarray, out: Sequence[int], k: Sequence[int], s: Sequence[int],
             d: Sequence[int]) -> np.ndarray:
-    """The (N, C, Ho, Wo, kh, kw) view of padded ``xp`` whose [..., i, j, a, b] is
-    ``xp[..., i*s0 + a*d0, j*s1 + b*d1]`` (no copy)."""
-    n, c = xp.shape[:2]
-    sn, sc, sh, sw = xp.strides
+    """The (N, C, *out, *k) view of padded ``xp`` (N, C, *spatial) whose
+    [..., i, j, a, b] (2-D) is ``xp[..., i*s0 + a*d0, j*s1 + b*d1]`` (no copy); any number
+    of spatial axes."""
+    sp = xp.strides[2:]
     return np.lib.stride_tricks.as_strided(
-        xp, (n, c, out[0], out[1], k[0], k[1]),
-        (sn, sc, sh * s[0], sw * s[1], sh * d[0], sw * d[1]), writeable=False)
+        xp, tuple(xp.shape[:2]) + tuple(out) + tuple(k),
+        tuple(xp.strides[:2]) + tuple(st * si for st, si in zip(sp, s))
+        + tuple(st * di for st, di in zip(sp, d)), writeable=False)
 
 
 def _check_window_attrs(strides: Pair, dilations: Pair, groups: int, padding: Any) -> None:

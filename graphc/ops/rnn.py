@@ -17,6 +17,10 @@ Layouts (the same for the three):
       i, f, g, o = split(x_t @ W + b + h @ R)
       c' = sigmoid(f) * c + sigmoid(i) * tanh(g);   h' = sigmoid(o) * tanh(c')
 
+  With ``peepholes`` ``[p_i, p_f, p_o]`` (ONNX's ``P``; PyTorch and Keras have none), as
+  the ONNX spec: ``i += p_i * c``, ``f += p_f * c`` (the previous cell state) and
+  ``o += p_o * c'`` (the new one) before the sigmoids.
+
 * GRU, gate order **z, r, h** (update, reset, candidate; Keras and ONNX order), input bias
   ``b`` and recurrent bias ``rb`` (kept apart: the candidate needs them apart)::
 
@@ -161,10 +165,12 @@ def _project(x: Tensor, W: Tensor, b: Optional[Tensor]) -> Tensor:
 
 @_scoped("lstm")
 def lstm(x: Any, W: Any, R: Any, b: Any = None, initial_state: Any = None,
-         sequence_lengths: Any = None, time_major: bool = True,
+         sequence_lengths: Any = None, time_major: bool = True, peepholes: Any = None,
          name: Optional[str] = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
     """An LSTM over the time axis (layouts, gate order i, f, g, o, and equations: see the
-    module docstring). ``initial_state``: ``(h0, c0)``, each ``(N, H)``.
+    module docstring). ``initial_state``: ``(h0, c0)``, each ``(N, H)``. ``peepholes``:
+    optional ``(3H,)`` weights ``[p_i, p_f, p_o]`` (ONNX's ``P``, reordered from its
+    i, o, f): see the module docstring.
 
     Returns ``(outputs, (h_T, c_T))``: all hidden states ``(T, N, H)`` (``(N, T, H)`` if
     not ``time_major``; zero past each sequence's length) and the final states.
@@ -174,16 +180,32 @@ def lstm(x: Any, W: Any, R: Any, b: Any = None, initial_state: Any = None,
     h0 = _zero_state(x, R, 4) if h0 is None else convert_to_tensor(h0, x.dtype)
     c0 = _zero_state(x, R, 4) if c0 is None else convert_to_tensor(c0, x.dtype)
 
+    p = None if peepholes is None else _peepholes(x, R, peepholes)
+
     def step(states: tuple, x_t: Tensor, m_t: Optional[Tensor]) -> tuple:
         h, c = states
         i, f, g, o = split(x_t + matmul(h, R), 4, axis=-1)
+        if p is not None:  # the input and forget gates see c, the output gate c'
+            i, f = i + p[0] * c, f + p[1] * c
         c_new = sigmoid(f) * c + sigmoid(i) * tanh(g)
-        h_new = sigmoid(o) * tanh(c_new)
+        h_new = sigmoid(o if p is None else o + p[2] * c_new) * tanh(c_new)
         return _keep(m_t, h_new, h), _keep(m_t, c_new, c)
 
     outputs, (h_t, c_t) = _run(step, _project(x, W, b), _mask(x, sequence_lengths),
                                (h0, c0), time_major)
     return outputs, (h_t, c_t)
+
+
+def _peepholes(x: Tensor, R: Tensor, peepholes: Any) -> tuple:
+    """The (3H,) peephole weights as (p_i, p_f, p_o), each (H,), checked against R."""
+    p = convert_to_tensor(peepholes, x.dtype, graph=x.graph)
+    hidden = None if R.shape is None else R.shape[0]
+    if p.ndim is not None and (p.ndim != 1 or None not in (hidden, p.shape[0])
+                               and p.shape[0] != 3 * hidden):
+        want = "3*H" if hidden is None else 3 * hidden
+        raise fail(ShapeError(f"peepholes must have shape ({want},) = (3*H,), got "
+                              f"{list(p.shape)}"), "lstm", p, R)
+    return tuple(split(p, 3, axis=0))
 
 
 @_scoped("gru")

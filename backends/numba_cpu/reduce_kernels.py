@@ -1,0 +1,180 @@
+"""Reductions and the inverses of broadcasting for the cpu target.
+
+Backward graphs are full of them (bias gradients are ``sum_to_like``, a mean's gradient is
+``broadcast_like``), and NumPy's versions allocate a result, and for ``np.sum(axis=...)``
+over several axes also a temporary, at every call. Every supported case is viewed as a
+3-D array ``(A, B, C)`` reduced over ``A`` and ``C`` to ``(B,)`` (leading axes, trailing
+axes, or both, as a conv bias's (N, C, H, W) -> (C, 1, 1)); a reduction whose kept axes are
+not one contiguous run runs the reference instead. One Numba kernel per dtype serves
+sum, mean, max and min, written into the step's persistent buffer.
+
+Sums accumulate in float64 (NumPy sums float32 pairwise in float32): the result differs
+from the reference by float32 rounding only, and is the more accurate. max/min propagate
+NaN as NumPy does. Only float32/float64 take the kernel; other dtypes run the reference.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+import numba
+import numpy as np
+
+from .kernels import Alloc, lower
+
+__all__ = ["reduce3", "split_axes"]
+
+SUM, MAX, MIN = 0, 1, 2
+
+
+# 'reassoc' only (not full fastmath, which would assume no NaN and break max/min): lets
+# LLVM vectorize the float64 sums; the accumulation order is then not sequential, which
+# only matters at float64 rounding.
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
+def reduce3(x, out, kind, scale):  # pragma: no cover - compiled
+    """``out[b]`` = sum (kind 0, times ``scale``), max (1) or min (2) of ``x[:, b, :]``
+    for a C-contiguous ``x`` (A, B, C); reads ``x`` once, in memory order. Indexes with
+    loop counters only, no row views (each view costs a reference count), and when C is 1
+    (a bias gradient) the inner loop runs over B, where it vectorizes."""
+    a_, b_, c_ = x.shape
+    acc = np.zeros(b_, np.float64)
+    if kind != SUM:
+        for b in range(b_):
+            acc[b] = x[0, b, 0]  # the caller never passes an empty x here
+    for a in range(a_):
+        if c_ == 1:
+            for b in range(b_):
+                v = x[a, b, 0]
+                if kind == SUM:
+                    acc[b] += v
+                elif kind == MAX:
+                    m = acc[b]
+                    acc[b] = v if (v > m or v != v) else m
+                else:
+                    m = acc[b]
+                    acc[b] = v if (v < m or v != v) else m
+            continue
+        for b in range(b_):
+            if kind == SUM:
+                s = 0.0
+                for c in range(c_):
+                    s += x[a, b, c]
+                acc[b] += s
+            else:
+                m = acc[b]
+                for c in range(c_):
+                    v = x[a, b, c]
+                    if kind == MAX:
+                        m = v if (v > m or v != v) else m
+                    else:
+                        m = v if (v < m or v != v) else m
+                acc[b] = m  # a NaN, once taken, is never replaced (as np.max)
+    for b in range(b_):
+        out[b] = acc[b] * scale if kind == SUM else acc[b]
+
+
+def split_axes(shape: tuple, reduced: set[int]) -> Optional[tuple[int, int, int]]:
+    """``(A, B, C)`` when the axes of ``shape`` not in ``reduced`` form one contiguous run
+    (size-1 axes may go either way), else None."""
+    kept = [i for i, d in enumerate(shape) if i not in reduced and d != 1]
+    if not kept:
+        return int(np.prod(shape)), 1, 1
+    lo, hi = kept[0], kept[-1] + 1
+    if any(i in reduced and shape[i] != 1 for i in range(lo, hi)):
+        return None
+    prod = lambda dims: int(np.prod(dims)) if dims else 1  # noqa: E731
+    return prod(shape[:lo]), prod(shape[lo:hi]), prod(shape[hi:])
+
+
+def _float(node: Any) -> bool:
+    return node.specs[0].dtype.name in ("float32", "float64")
+
+
+def _ref_of(node: Any) -> Callable[..., np.ndarray]:
+    from graphc.op import get_op
+
+    ref, attrs = get_op(node.op).ref, dict(node.attrs)
+    return lambda *args: np.asarray(ref(*args, **attrs))
+
+
+def _run_reduce(x: np.ndarray, reduced: set[int], out_shape: tuple, kind: int, mean: bool,
+                alloc: Alloc, fallback: Callable[[], np.ndarray]) -> np.ndarray:
+    split = split_axes(x.shape, reduced)
+    if split is None or (kind != SUM and x.size == 0):
+        return fallback()  # an awkward axis pattern, or NumPy's error for an empty max
+    a, b, c = split
+    count = a * c
+    scale = (1.0 / count if count else np.nan) if mean else 1.0
+    out = alloc(out_shape, x.dtype)
+    reduce3(np.ascontiguousarray(x).reshape(a, b, c), out.reshape(b), kind, scale)
+    return out
+
+
+def _make_reduce(op: str, kind: int, mean: bool) -> None:
+    @lower(op)
+    def factory(node: Any) -> Callable[[list, Alloc], np.ndarray]:
+        ref = _ref_of(node)
+        if not _float(node):
+            return lambda args, alloc: ref(*args)
+        axes, keepdims = node.attrs["axes"], node.attrs["keepdims"]
+
+        def run(args: list, alloc: Alloc) -> np.ndarray:
+            (x,) = args
+            nd = x.ndim
+            reduced = set(range(nd)) if axes is None else {ax % nd for ax in axes} if nd \
+                else set()
+            if keepdims:
+                shape = tuple(1 if i in reduced else d for i, d in enumerate(x.shape))
+            else:
+                shape = tuple(d for i, d in enumerate(x.shape) if i not in reduced)
+            return _run_reduce(x, reduced, shape, kind, mean, alloc, lambda: ref(x))
+        return run
+
+
+for _op, _kind, _mean in (("reduce_sum", SUM, False), ("reduce_mean", SUM, True),
+                          ("reduce_max", MAX, False), ("reduce_min", MIN, False)):
+    _make_reduce(_op, _kind, _mean)
+
+
+@lower("sum_to_like")
+def _sum_to_like(node: Any) -> Callable[[list, Alloc], np.ndarray]:
+    """The axes broadcasting added (leading ones, and 1s of ``like`` that ``g`` expanded)."""
+    ref = _ref_of(node)
+    if not _float(node):
+        return lambda args, alloc: ref(*args)
+
+    def run(args: list, alloc: Alloc) -> np.ndarray:
+        g, like = args
+        lead = g.ndim - like.ndim
+        reduced = set(range(lead)) | {lead + i for i, d in enumerate(like.shape)
+                                      if d == 1 and g.shape[lead + i] != 1}
+        if not reduced:
+            return ref(g, like)  # a reshape: no work
+        return _run_reduce(g, reduced, like.shape, SUM, False, alloc, lambda: ref(g, like))
+    return run
+
+
+@lower("broadcast_like")
+def _broadcast_like(node: Any) -> Callable[[list, Alloc], np.ndarray]:
+    """``a`` (with ``axes`` re-inserted) copied into a persistent buffer of like's shape."""
+    axes = node.attrs["axes"]
+
+    def run(args: list, alloc: Alloc) -> np.ndarray:
+        a, like = args
+        out = alloc(like.shape, a.dtype)
+        np.copyto(out, np.expand_dims(a, axes) if axes else a)
+        return out
+    return run
+
+
+@lower("fill_like")
+def _fill_like(node: Any) -> Callable[[list, Alloc], np.ndarray]:
+    """``value`` written into a persistent buffer of like's run-time shape (refilled every
+    run: a later kernel may have reused the buffer in place)."""
+    value = node.attrs["value"].array
+
+    def run(args: list, alloc: Alloc) -> np.ndarray:
+        out = alloc(args[0].shape, value.dtype)
+        out.fill(value)
+        return out
+    return run
