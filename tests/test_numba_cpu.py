@@ -192,10 +192,10 @@ def test_fetched_results_are_never_buffers_a_later_run_reuses() -> None:
 
 
 def test_a_kernel_numba_cannot_compile_falls_back_with_a_warning(monkeypatch, tmp_path) -> None:
-    from graphc.backends.numba_cpu import codegen
+    from graphc import kernel_source
 
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(codegen, "_ctor", lambda dtype: "undefined_function")
+    monkeypatch.setattr(kernel_source, "dtype_ctor", lambda dtype: "undefined_function")
     g = gc.Graph()
     with g.as_default():
         x = gc.placeholder(gc.float32, (None, 3), name="x")

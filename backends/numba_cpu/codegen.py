@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from graphc.kernel_source import scalar_body
 from graphc.lower import Step
 
 __all__ = ["KernelSource", "generate"]
@@ -40,34 +41,14 @@ class KernelSource:
     n_inputs: int
 
 
-def _ctor(dtype) -> str:
-    return "bool" if dtype.is_bool else f"np.{dtype.np.name}"
-
-
 def _numba_type(dtype) -> str:
     return "boolean" if dtype.is_bool else dtype.np.name
 
 
 def _body(step: Step, index: str) -> list[str]:
     """Loop-body lines computing the root into ``out[index]``."""
-    from graphc.op import get_op
-
-    names: dict[tuple[int, int], str] = {}
-    lines = []
-    for k, (src, i) in enumerate(step.inputs):
-        names[(src.uid, i)] = f"v{k}"
-        lines.append(f"v{k} = a{k}[{index}]")
-    for j, node in enumerate(step.nodes):
-        formula = get_op(node.op).formula
-        args = [names[(s.uid, i)] for s, i in node.inputs]
-        attrs = {k: repr(v) for k, v in node.attrs.items()}
-        if node.op == "cast" and node.specs[0].dtype.is_bool:
-            formula = "({0} != 0)"
-        expr = formula.format(*args, **attrs)
-        lines.append(f"t{j} = {_ctor(node.specs[0].dtype)}({expr})")
-        names[(node.uid, 0)] = f"t{j}"
-    lines.append(f"out[{index}] = t{len(step.nodes) - 1}")
-    return lines
+    lines, result = scalar_body(step, [f"a{k}[{index}]" for k in range(len(step.inputs))])
+    return lines + [f"out[{index}] = {result}"]
 
 
 def generate(step: Step) -> KernelSource:
