@@ -32,7 +32,7 @@ from typing import Any, Callable, Optional, Sequence
 
 from graphc import graph as graph_mod
 from graphc.errors import GraphcError, GraphError
-from graphc.graph import Graph, Tensor
+from graphc.graph import Graph, placeholders_needed
 from graphc.signature import Signature, as_signature, is_keras_like
 
 __all__ = ["ModelFileError", "LoadedModel", "load_model_file", "HOW_TO"]
@@ -185,24 +185,8 @@ def _from_placeholders(graph: Graph, outputs: Sequence[str], path: str) -> Signa
         fetched = {name: graph.get_tensor_by_name(name) for name in outputs}
     except GraphError as err:
         raise ModelFileError(f"{_short(path)}: --output: {err}") from None
-    needed = _placeholders_needed(list(fetched.values()))
+    needed = placeholders_needed(list(fetched.values()))
     return Signature(needed, fetched)
-
-
-def _placeholders_needed(tensors: list[Tensor]) -> list[Tensor]:
-    """The placeholders ``tensors`` depend on, in creation order."""
-    seen: set[int] = set()
-    stack = [t.node for t in tensors]
-    found = []
-    while stack:
-        node = stack.pop()
-        if node.id in seen:
-            continue
-        seen.add(node.id)
-        if node.op == "placeholder":
-            found.append(node)
-        stack.extend(t.node for t in node.inputs)
-    return [n.outputs[0] for n in sorted(found, key=lambda n: n.id)]
 
 
 def _short(path: str) -> str:

@@ -26,7 +26,7 @@ from graphc.errors import GraphError
 from graphc.shapes import Shape, format_shape
 
 __all__ = ["Graph", "Node", "Tensor", "TensorSpec", "Literal", "Location",
-           "get_default_graph", "reset_default_graph", "name_scope"]
+           "get_default_graph", "reset_default_graph", "name_scope", "placeholders_needed"]
 
 
 @dataclass(frozen=True)
@@ -426,6 +426,22 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"<graphc.Graph with {len(self.nodes)} nodes>"
+
+
+def placeholders_needed(tensors: Sequence[Tensor]) -> list[Tensor]:
+    """The placeholders that ``tensors`` depend on, in creation order."""
+    seen: set[int] = set()
+    stack = [t.node for t in tensors]
+    found = []
+    while stack:
+        node = stack.pop()
+        if node.id in seen:
+            continue
+        seen.add(node.id)
+        if node.op == "placeholder":
+            found.append(node)
+        stack.extend(t.node for t in node.inputs)
+    return [n.outputs[0] for n in sorted(found, key=lambda n: n.id)]
 
 
 def _name_of(obj: Any) -> str:

@@ -43,6 +43,18 @@ class Step:
 
 
 @dataclass
+class SlotTable:
+    """Values numbered densely: ``index[(node uid, output)]``, and the slots of the feeds,
+    fetches and variable writes (``handed_out``: values that leave the program)."""
+
+    index: dict[tuple[int, int], int]
+    feeds: list[int]
+    fetches: list[int]
+    writes: list[tuple[str, int]]
+    handed_out: set[int]
+
+
+@dataclass
 class Plan:
     """The lowered program: the IR after the passes, and the steps in order."""
 
@@ -50,6 +62,18 @@ class Plan:
     ir: IR
     steps: list[Step]
     reports: list[PassResult]
+
+    def slot_table(self) -> "SlotTable":
+        """A dense numbering of the IR's values, as both Numba runtimes index them."""
+        ir = self.ir
+        index: dict[tuple[int, int], int] = {}
+        for node in ir.nodes:
+            for i in range(len(node.specs)):
+                index[(node.uid, i)] = len(index)
+        fetches = [index[(n.uid, i)] for n, i in ir.fetches]
+        writes = [(name, index[(n.uid, i)]) for name, (n, i) in ir.writes.items()]
+        return SlotTable(index, [index[(f.uid, 0)] for f in ir.feeds], fetches, writes,
+                         set(fetches) | {slot for _, slot in writes})
 
     def counts(self) -> dict[str, int]:
         """How many steps of each kind (and how many nodes the fused steps hold)."""

@@ -11,7 +11,7 @@ from typing import Any, Optional
 
 from graphc import dtypes
 from graphc.errors import GraphError, ShapeError
-from graphc.graph import Graph, Node, Tensor, get_default_graph
+from graphc.graph import Graph, Node, Tensor, get_default_graph, placeholders_needed
 from graphc.op import apply
 from graphc.ops import state
 from graphc.shapes import format_shape, is_fully_known
@@ -85,16 +85,10 @@ class Variable(Tensor):
 
 
 def _check_no_feeds(init: Tensor, name: Optional[str]) -> None:
-    stack, seen = [init.node], set()
-    while stack:
-        node = stack.pop()
-        if node.id in seen:
-            continue
-        seen.add(node.id)
-        if node.op == "placeholder":
-            raise GraphError(f"Variable {name or ''}: the initial value depends on placeholder "
-                             f"{node.name}; initial values cannot need feeds")
-        stack.extend(t.node for t in node.inputs)
+    needed = placeholders_needed([init])
+    if needed:
+        raise GraphError(f"Variable {name or ''}: the initial value depends on placeholder "
+                         f"{needed[0].node.name}; initial values cannot need feeds")
 
 
 def global_variables(graph: Optional[Graph] = None) -> list[Variable]:

@@ -67,23 +67,15 @@ class Executable:
     def __init__(self, plan: Plan, check_nodes: bool = False) -> None:
         self.plan = plan
         self.check_nodes = check_nodes
-        ir = plan.ir
-        self.slots: dict[tuple[int, int], int] = {}
-        for node in ir.nodes:
-            for i in range(len(node.specs)):
-                self.slots[(node.uid, i)] = len(self.slots)
-        self.n_slots = len(self.slots)
-        self.handed_out = {self.slots[(r[0].uid, r[1])] for r in [*ir.fetches,
-                                                                   *ir.writes.values()]}
+        table = plan.slot_table()
+        self.slots, self.n_slots, self.handed_out = table.index, len(table.index), table.handed_out
+        self.feed_slots, self.fetch_slots, self.write_slots = table.feeds, table.fetches, table.writes
         self.buffers: dict[int, Any] = {}
         self.fresh: set[int] = set()  # ids of the arrays allocated for handed-out values
-        self.feed_slots = [self.slots[(f.uid, 0)] for f in ir.feeds]
         self.kernels: list[FusedKernel] = []
         # How each step ran at its last run: "kernel", "fallback" (tests list them).
         self.ran: dict[str, str] = {}
         self.runs: list[Run] = [self._build(step) for step in plan.steps]
-        self.fetch_slots = [self.slots[(n.uid, i)] for n, i in ir.fetches]
-        self.write_slots = [(name, self.slots[(n.uid, i)]) for name, (n, i) in ir.writes.items()]
 
     # -- building the step closures -----------------------------------------------------
 
