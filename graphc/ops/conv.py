@@ -192,22 +192,13 @@ def _checked_at_run(op: str, infer: Any, arrays: Sequence[np.ndarray], **attrs: 
         raise err.with_context(op) from None
 
 
-def _conv_ref(x: np.ndarray, w: np.ndarray, *, strides: Pair, padding: Any, dilations: Pair,
-              groups: int) -> np.ndarray:
-    attrs = dict(strides=strides, padding=padding, dilations=dilations, groups=groups)
+def _conv_ref(x: np.ndarray, w: np.ndarray, **attrs: Any) -> np.ndarray:
+    # Checked with the 2-D rule (its messages name height and width), computed by the N-d
+    # reference, which is the one implementation of the arithmetic.
+    from graphc.ops.conv_nd import conv_ref
+
     _checked_at_run("conv2d", _infer_conv, (x, w), **attrs)
-    k = w.shape[2:]
-    pads = resolve_pads(padding, x.shape[2:], k, strides, dilations)
-    xp = np.pad(x, ((0, 0), (0, 0)) + pads)
-    out = _conv_out(x.shape[2], x.shape[3], k, dict(attrs, padding=pads))
-    cols = windows(xp, out, k, strides, dilations)
-    n, o, cg, og = x.shape[0], w.shape[0], w.shape[1], w.shape[0] // groups
-    y = np.empty((n, o) + tuple(out), x.dtype)
-    for g in range(groups):
-        part = np.tensordot(cols[:, g * cg:(g + 1) * cg], w[g * og:(g + 1) * og],
-                            axes=([1, 4, 5], [1, 2, 3]))          # (N, Ho, Wo, O/G)
-        y[:, g * og:(g + 1) * og] = part.transpose(0, 3, 1, 2)
-    return y
+    return conv_ref(x, w, **attrs)
 
 
 def _conv_attrs(node: Any) -> dict:
@@ -277,28 +268,12 @@ def _infer_bp_input(g: TensorSpec, w: TensorSpec, *like: TensorSpec, size: Optio
     return TensorSpec((n, c) + tuple(hw), dtype)
 
 
-def _bp_input_ref(g: np.ndarray, w: np.ndarray, *like: np.ndarray, strides: Pair, padding: Any,
-                  dilations: Pair, groups: int, size: Optional[Pair]) -> np.ndarray:
-    attrs = dict(strides=strides, padding=padding, dilations=dilations, groups=groups)
-    spec = _checked_at_run("conv2d_backprop_input", _infer_bp_input, (g, w) + like,
-                           size=size, **attrs)
-    h, wd = spec.shape[2:]
-    k = w.shape[2:]
-    (pt, pb), (pl, pr) = resolve_pads(padding, (h, wd), k, strides, dilations)
-    n, o, ho, wo = g.shape
-    og, cg = o // groups, w.shape[1]
-    xp = np.zeros((n, cg * groups, h + pt + pb, wd + pl + pr), g.dtype)
-    for gi in range(groups):
-        # contrib[n, i, j, c, a, b] = sum_o g[n, o, i, j] w[o, c, a, b]
-        contrib = np.tensordot(g[:, gi * og:(gi + 1) * og], w[gi * og:(gi + 1) * og],
-                               axes=([1], [0])).transpose(0, 3, 1, 2, 4, 5)
-        target = xp[:, gi * cg:(gi + 1) * cg]
-        for a in range(k[0]):
-            for b in range(k[1]):
-                r, c = a * dilations[0], b * dilations[1]
-                target[:, :, r:r + strides[0] * (ho - 1) + 1:strides[0],
-                       c:c + strides[1] * (wo - 1) + 1:strides[1]] += contrib[..., a, b]
-    return np.ascontiguousarray(xp[:, :, pt:pt + h, pl:pl + wd])
+def _bp_input_ref(g: np.ndarray, w: np.ndarray, *like: np.ndarray, size: Optional[Pair],
+                  **attrs: Any) -> np.ndarray:
+    from graphc.ops.conv_nd import bp_input_ref
+
+    _checked_at_run("conv2d_backprop_input", _infer_bp_input, (g, w) + like, size=size, **attrs)
+    return bp_input_ref(g, w, *like, size=size, **attrs)
 
 
 def _vjp_bp_input(node: Any, h: Tensor) -> list:
@@ -333,21 +308,11 @@ def _infer_bp_filter(x: TensorSpec, g: TensorSpec, like: TensorSpec, **attrs: An
                        (None if c is None else c // groups), kh, kw), dtype)
 
 
-def _bp_filter_ref(x: np.ndarray, g: np.ndarray, like: np.ndarray, *, strides: Pair,
-                   padding: Any, dilations: Pair, groups: int) -> np.ndarray:
-    attrs = dict(strides=strides, padding=padding, dilations=dilations, groups=groups)
+def _bp_filter_ref(x: np.ndarray, g: np.ndarray, like: np.ndarray, **attrs: Any) -> np.ndarray:
+    from graphc.ops.conv_nd import bp_filter_ref
+
     _checked_at_run("conv2d_backprop_filter", _infer_bp_filter, (x, g, like), **attrs)
-    k = like.shape[2:]
-    pads = resolve_pads(padding, x.shape[2:], k, strides, dilations)
-    cols = windows(np.pad(x, ((0, 0), (0, 0)) + pads), g.shape[2:], k, strides, dilations)
-    o, cg = g.shape[1], x.shape[1] // groups
-    og = o // groups
-    dw = np.empty((o, cg) + tuple(k), x.dtype)
-    for gi in range(groups):
-        dw[gi * og:(gi + 1) * og] = np.tensordot(g[:, gi * og:(gi + 1) * og],
-                                                 cols[:, gi * cg:(gi + 1) * cg],
-                                                 axes=([0, 2, 3], [0, 2, 3]))
-    return dw
+    return bp_filter_ref(x, g, like, **attrs)
 
 
 def _vjp_bp_filter(node: Any, h: Tensor) -> list:
