@@ -1,10 +1,15 @@
 """Inference benchmarks: graphc ``cpu`` vs onnxruntime (CPU provider, 2 threads) on the same
 model, exported from the same graphc graph with ``graphc.backends.onnx_export``.
 
-    python bench/bench_inference.py
+    python bench/bench_inference.py [mlp_b1 mlp_b128 lenet-5_b1 lenet-5_b128]
+
+Each side runs in its own process (see :mod:`common`); the onnxruntime side first checks
+its logits against graphc's reference target.
 """
 
 from __future__ import annotations
+
+import sys
 
 import common  # noqa: F401  (pins the thread pools first)
 import numpy as np
@@ -28,28 +33,38 @@ def _ort_session(m: dict, sess: gc.Session):
     return ort_sess, exported.inputs[0]
 
 
-def bench(name: str, m: dict, batches=(1, 128)) -> list[common.Result]:
-    sess = gc.Session(m["graph"], target="cpu")
-    ours = sess.make_callable(m["logits"], [m["x"]])
-    ort_sess, in_name = _ort_session(m, sess)
-    rows = []
-    for b in batches:
-        xb = np.random.default_rng(b).normal(size=(b, *m["x"].shape[1:])).astype(np.float32)
-        np.testing.assert_allclose(ours(xb), ort_sess.run(None, {in_name: xb})[0], rtol=1e-3,
-                                   atol=1e-4)
-        rows.append(common.compare(f"{name} inference b{b}", "onnxruntime", lambda: ours(xb),
-                                   lambda: ort_sess.run(None, {in_name: xb}),
-                                   number=50 if b == 1 else 10))
-        common.print_table(rows[-1:])
-    return rows
+def case(name: str, build, batch: int) -> common.Case:
+    """``build()``'s logits at ``batch``: graphc's cpu target vs onnxruntime on the export."""
+    def data(m: dict) -> np.ndarray:
+        shape = (batch, *m["x"].shape[1:])
+        return np.random.default_rng(batch).normal(size=shape).astype(np.float32)
+
+    def ours():
+        m = build()
+        run = gc.Session(m["graph"], target="cpu").make_callable(m["logits"], [m["x"]])
+        xb = data(m)
+        return lambda: run(xb)
+
+    def theirs():
+        m = build()
+        sess = gc.Session(m["graph"], target="reference")
+        ort_sess, in_name = _ort_session(m, sess)
+        xb = data(m)
+        np.testing.assert_allclose(ort_sess.run(None, {in_name: xb})[0],
+                                   sess.run(m["logits"], {m["x"]: xb}), rtol=1e-3, atol=1e-4)
+        return lambda: ort_sess.run(None, {in_name: xb})
+    return common.Case(f"{name} inference b{batch}", "onnxruntime", ours, theirs,
+                       number=50 if batch == 1 else 10)
 
 
-def main() -> None:
-    rows = bench("MLP", models.graphc_mlp(models.mlp_weights()))
-    rows += bench("LeNet-5", models.graphc_lenet())
-    print()
-    common.print_table(rows)
+def _mlp():
+    return models.graphc_mlp(models.mlp_weights())
+
+
+CASES = {f"{name.lower()}_b{b}": (lambda name=name, build=build, b=b: case(name, build, b))
+         for name, build in (("MLP", _mlp), ("LeNet-5", models.graphc_lenet))
+         for b in (1, 128)}
 
 
 if __name__ == "__main__":
-    main()
+    common.run_cases(CASES, sys.argv[1:])

@@ -4,6 +4,7 @@
 
 Each row: one full step (forward, backward, update) on the same batch, median over rounds
 after warm-up, with the interquartile range; ratio = graphc / PyTorch (below 1: faster).
+Each side runs in its own process (see :mod:`common`).
 """
 
 from __future__ import annotations
@@ -17,83 +18,93 @@ import graphc as gc
 import models
 
 
-def _torch_step(model, params, opt, loss_fn, xt, yt):
+def _torch_step(model, params, make_opt, shape, classes: int = 10):
+    """PyTorch's step on the benchmark batch (``make_opt(params)`` builds the optimizer)."""
+    import torch
+
+    common.torch_threads()
+    xb, yb = _batch(shape, classes)
+    xt, yt = torch.from_numpy(xb), torch.from_numpy(yb)
+    opt = make_opt(params)
+
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(xt), yt)
+        loss = torch.nn.functional.cross_entropy(model(xt), yt)
         loss.backward()
         opt.step()
         return loss
     return step
 
 
-def mlp(kind: str) -> common.Result:
-    import torch
-
+def _batch(shape: tuple, classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(0)
-    xb = rng.normal(size=(128, 784)).astype(np.float32)
-    yb = rng.integers(0, 10, 128)
-    weights = models.mlp_weights()
-    opt = gc.train.MomentumOptimizer(0.01, 0.9) if kind == "sgd" else gc.train.AdamOptimizer(1e-3)
-    m = models.graphc_mlp(weights, opt)
-    sess = gc.Session(m["graph"], target="cpu")
-    ours = sess.make_callable([m["loss"], m["train"]], [m["x"], m["y"]])
-    tm = models.torch_mlp(weights)
-    topt = torch.optim.SGD(tm.parameters(), lr=0.01, momentum=0.9) if kind == "sgd" else \
-        torch.optim.Adam(tm.parameters(), lr=1e-3)
-    theirs = _torch_step(tm, None, topt, torch.nn.functional.cross_entropy,
-                         torch.from_numpy(xb), torch.from_numpy(yb))
-    return common.compare(f"MLP train b128 {'SGD-mom' if kind == 'sgd' else 'Adam'}",
-                          "torch", lambda: ours(xb, yb), theirs)
+    batch = shape[1] if len(shape) == 3 else shape[0]  # the LSTM's input is time-major
+    return rng.normal(size=shape).astype(np.float32), rng.integers(0, classes, batch)
 
 
-def lenet() -> common.Result:
+def _graphc_step(model: dict, shape: tuple):
+    """graphc's step (cpu target): one call runs loss and the train op."""
+    sess = gc.Session(model["graph"], target="cpu")
+    step = sess.make_callable([model["loss"], model["train"]], [model["x"], model["y"]])
+    xb, yb = _batch(shape)
+    return lambda: step(xb, yb)
+
+
+def _sgd(params):
     import torch
-
-    rng = np.random.default_rng(0)
-    xb = rng.normal(size=(64, 1, 28, 28)).astype(np.float32)
-    yb = rng.integers(0, 10, 64)
-    m = models.graphc_lenet(gc.train.MomentumOptimizer(0.01, 0.9))
-    sess = gc.Session(m["graph"], target="cpu")
-    ours = sess.make_callable([m["loss"], m["train"]], [m["x"], m["y"]])
-    tm = models.torch_lenet()
-    topt = torch.optim.SGD(tm.parameters(), lr=0.01, momentum=0.9)
-    theirs = _torch_step(tm, None, topt, torch.nn.functional.cross_entropy,
-                         torch.from_numpy(xb), torch.from_numpy(yb))
-    return common.compare("LeNet-5 train b64 SGD-mom", "torch", lambda: ours(xb, yb), theirs,
-                          rounds=10, number=5)
+    return torch.optim.SGD(params, lr=0.01, momentum=0.9)
 
 
-def lstm() -> common.Result:
+def _adam(params):
     import torch
-
-    rng = np.random.default_rng(0)
-    xb = rng.normal(size=(32, 32, 32)).astype(np.float32)  # (T, N, I)
-    yb = rng.integers(0, 10, 32)
-    m = models.graphc_lstm(gc.train.AdamOptimizer(1e-3))
-    sess = gc.Session(m["graph"], target="cpu")
-    ours = sess.make_callable([m["loss"], m["train"]], [m["x"], m["y"]])
-    tm = models.TorchLSTM()
-    topt = torch.optim.Adam(tm.params, lr=1e-3)
-    theirs = _torch_step(tm, None, topt, torch.nn.functional.cross_entropy,
-                         torch.from_numpy(xb), torch.from_numpy(yb))
-    return common.compare("LSTM 32x32x32 h128 train Adam", "torch", lambda: ours(xb, yb),
-                          theirs, warmup=3, rounds=7, number=3)
+    return torch.optim.Adam(params, lr=1e-3)
 
 
-BENCHES = {"mlp_sgd": lambda: mlp("sgd"), "mlp_adam": lambda: mlp("adam"), "lenet": lenet,
-           "lstm": lstm}
+def mlp(kind: str) -> common.Case:
+    """MLP 784-512-512-10, batch 128, SGD momentum 0.9 or Adam."""
+    sgd = kind == "sgd"
+    shape = (128, 784)
+
+    def ours():
+        opt = gc.train.MomentumOptimizer(0.01, 0.9) if sgd else gc.train.AdamOptimizer(1e-3)
+        return _graphc_step(models.graphc_mlp(models.mlp_weights(), opt), shape)
+
+    def theirs():
+        tm = models.torch_mlp(models.mlp_weights())
+        return _torch_step(tm, tm.parameters(), _sgd if sgd else _adam, shape)
+    return common.Case(f"MLP train b128 {'SGD-mom' if sgd else 'Adam'}", "torch", ours, theirs)
 
 
-def main(names: list[str]) -> None:
-    common.torch_threads()
-    rows = []
-    for name in names or list(BENCHES):
-        rows.append(BENCHES[name]())
-        common.print_table(rows[-1:])
-    print()
-    common.print_table(rows)
+def lenet() -> common.Case:
+    """LeNet-5, batch 64, SGD momentum 0.9."""
+    shape = (64, 1, 28, 28)
+
+    def ours():
+        return _graphc_step(models.graphc_lenet(gc.train.MomentumOptimizer(0.01, 0.9)), shape)
+
+    def theirs():
+        tm = models.torch_lenet()
+        return _torch_step(tm, tm.parameters(), _sgd, shape)
+    return common.Case("LeNet-5 train b64 SGD-mom", "torch", ours, theirs, number=5)
+
+
+def lstm() -> common.Case:
+    """LSTM input 32, hidden 128, 32 steps (time-major), batch 32 -> linear 10, Adam."""
+    shape = (32, 32, 32)
+
+    def ours():
+        return _graphc_step(models.graphc_lstm(gc.train.AdamOptimizer(1e-3)), shape)
+
+    def theirs():
+        tm = models.TorchLSTM()
+        return _torch_step(tm, tm.params, _adam, shape)
+    return common.Case("LSTM 32x32x32 h128 train Adam", "torch", ours, theirs, warmup=3,
+                       number=3)
+
+
+CASES = {"mlp_sgd": lambda: mlp("sgd"), "mlp_adam": lambda: mlp("adam"), "lenet": lenet,
+         "lstm": lstm}
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    common.run_cases(CASES, sys.argv[1:])

@@ -1,10 +1,14 @@
-"""Shared benchmark plumbing: 2 threads for everyone, interleaved timing, the table.
+"""Shared benchmark plumbing: 2 threads for everyone, each side in its own process, the table.
 
 Import this module before NumPy, Numba or PyTorch: it pins every thread pool to
 :data:`THREADS` (Numba, OpenMP, BLAS) so graphc and its peers use the same 2 cores.
-Times are medians over repeats after warm-up, with the spread given as the interquartile
-range; graphc and the peer are timed in alternating rounds so that load from other
-processes on a shared machine hits both alike.
+
+Each side of a comparison runs in a process of its own (:func:`run_cases`): thread pools
+that outlive a call (OpenBLAS and OpenMP workers spin for a while after each one) would
+otherwise slow whichever side runs next, and did so by up to 3x on the 2-core machine.
+The two sides alternate (graphc, peer, graphc, peer) so that load from other processes on
+a shared machine hits both alike. Times are medians over rounds after warm-up, with the
+spread given as the interquartile range.
 """
 
 from __future__ import annotations
@@ -18,13 +22,16 @@ THREADS = int(os.environ.get("GRAPHC_BENCH_THREADS", "2"))
 for _var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = str(THREADS)
 
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-__all__ = ["THREADS", "Result", "compare", "print_table", "torch_threads"]
+__all__ = ["THREADS", "Case", "Result", "print_table", "run_cases", "torch_threads"]
 
 
 @dataclass
@@ -57,17 +64,55 @@ def _time(fn: Callable[[], object], number: int) -> float:
     return (time.perf_counter() - start) / number
 
 
-def compare(name: str, peer: str, ours: Callable[[], object], theirs: Callable[[], object],
-            warmup: int = 10, rounds: int = 15, number: int = 10) -> Result:
-    """Time both callables in alternating rounds of ``number`` calls each."""
-    for _ in range(warmup):
-        ours()
-        theirs()
-    a, b = [], []
-    for _ in range(rounds):
-        a.append(_time(ours, number))
-        b.append(_time(theirs, number))
-    return Result(name, peer, a, b)
+@dataclass
+class Case:
+    """One comparison: ``ours`` and ``theirs`` each build (in their own process) the
+    callable to time, one call being one step or one inference."""
+
+    name: str
+    peer: str
+    ours: Callable[[], Callable[[], object]]
+    theirs: Callable[[], Callable[[], object]]
+    warmup: int = 10
+    rounds: int = 16
+    number: int = 10
+
+
+def _child_times(case: Case, side: str) -> list[float]:
+    fn = (case.ours if side == "ours" else case.theirs)()
+    for _ in range(case.warmup):
+        fn()
+    return [_time(fn, case.number) for _ in range(case.rounds // 2)]
+
+
+def _run_side(script: str, key: str, side: str) -> list[float]:
+    out = subprocess.run([sys.executable, script, "--child", key, side], capture_output=True,
+                         text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{key} ({side}) failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_cases(cases: dict[str, Callable[[], Case]], argv: list[str]) -> list[Result]:
+    """The command line of a benchmark script: ``[names...]`` runs those cases (all by
+    default) and prints the table; ``--child NAME SIDE`` is one side's process."""
+    if argv[:1] == ["--child"]:
+        print(json.dumps(_child_times(cases[argv[1]](), argv[2])))
+        return []
+    script = os.path.abspath(sys.argv[0])
+    rows = []
+    for key in argv or list(cases):
+        case = cases[key]()
+        ours: list[float] = []
+        theirs: list[float] = []
+        for _ in range(2):
+            ours += _run_side(script, key, "ours")
+            theirs += _run_side(script, key, "theirs")
+        rows.append(Result(case.name, case.peer, ours, theirs))
+        print_table(rows[-1:])
+    print()
+    print_table(rows)
+    return rows
 
 
 def _fmt(ts: list[float]) -> str:

@@ -23,6 +23,7 @@ from graphc.op import Kind, get_op
 
 from . import cache, codegen
 from .kernels import LIBRARY
+from .threads import PARALLEL_LOCK, choose_threading_layer
 
 __all__ = ["Executable", "FusedKernel", "PARALLEL_MIN_ELEMENTS"]
 
@@ -47,6 +48,8 @@ class FusedKernel:
         if disp is None:
             disp = getattr(self.module, name)
             if not disp.signatures:  # else an equal group already compiled it in this process
+                if name.endswith("_par"):
+                    choose_threading_layer()
                 stats = disp.stats
                 before = sum(stats.cache_hits.values())
                 disp.compile(getattr(self.module, "SIG_" + name))
@@ -77,11 +80,20 @@ class FusedKernel:
             else:
                 break
         else:
-            self.variant("flat_par" if par else "flat")(out.reshape(-1), *flat)
+            if par:
+                with PARALLEL_LOCK:
+                    self.variant("flat_par")(out.reshape(-1), *flat)
+            else:
+                self.variant("flat")(out.reshape(-1), *flat)
             return
         if not shape:
             out, ins, shape = out.reshape(1), [a.reshape(1) for a in ins], (1,)
-        self.variant("nd_par" if par else "nd")(out, *[_broadcast(a, shape) for a in ins])
+        args = [_broadcast(a, shape) for a in ins]
+        if par:
+            with PARALLEL_LOCK:
+                self.variant("nd_par")(out, *args)
+        else:
+            self.variant("nd")(out, *args)
 
 
 def _broadcast(a: np.ndarray, shape: tuple) -> np.ndarray:
