@@ -234,6 +234,18 @@ def _sparse_xent(em: Emitter, node: Node, ins: list) -> list:
     return [em.op("Reshape", [loss, em.shape(labels)])]
 
 
+@exporter("sparse_softmax_cross_entropy_grad")
+def _sparse_xent_grad(em: Emitter, node: Node, ins: list) -> list:
+    labels, logits, g = ins
+    spec = node.inputs[1]
+    depth = spec.shape[-1]
+    positions = em.const(np.arange(depth, dtype=node.inputs[0].dtype.np))
+    hot = em.op("Cast", [em.op("Equal", [em.unsqueeze(labels, [-1]), positions])],
+                to=onnx_dtype(spec.dtype.np))
+    probs = em.op("Softmax", [logits], axis=-1)
+    return [em.op("Mul", [em.unsqueeze(g, [-1]), em.op("Sub", [probs, hot])])]
+
+
 def softmax(em: Emitter, node: Node, ins: list, *, axis: int) -> list:
     """The matched softmax pattern (leaf: the logits) as ``Softmax``."""
     return [em.op("Softmax", ins, axis=axis)]

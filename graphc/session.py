@@ -166,18 +166,21 @@ def check_feed(tensor: Tensor, value: Any) -> np.ndarray:
     Same-kind conversions are made (float64 to float32, int to float); others are refused."""
     array = np.asarray(value)
     want = tensor.dtype.np
-    expected = f"{tensor.dtype.name}{format_shape(tensor.shape)}"
     if array.dtype != want:
         if array.dtype == object or not np.can_cast(array.dtype, want, "same_kind"):
-            raise FeedError(f"feed for {tensor.name}: expected {expected}, got a "
+            raise FeedError(f"feed for {tensor.name}: expected {_described(tensor)}, got a "
                             f"{array.dtype} array; convert it with .astype(np.{want.name})")
         array = array.astype(want)
     shape = tensor.shape
     if shape is not None and (array.ndim != len(shape) or any(
             d is not None and d != n for d, n in zip(shape, array.shape))):
         raise FeedError(f"feed for {tensor.name}: expected shape {format_shape(shape)} "
-                        f"({expected}), got {tuple(array.shape)}")
+                        f"({_described(tensor)}), got {tuple(array.shape)}")
     return array
+
+
+def _described(tensor: Tensor) -> str:
+    return f"{tensor.dtype.name}{format_shape(tensor.shape)}"
 
 
 def _key(element: Any) -> tuple[int, int]:

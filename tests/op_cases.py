@@ -24,6 +24,7 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 
 import graphc as gc
+from graphc.op import apply1
 
 RNG = np.random.default_rng(1234)
 
@@ -174,6 +175,9 @@ case("nn.softmax_xent", lambda z, x: gc.nn.softmax_cross_entropy_with_logits(lab
 case("nn.sparse_softmax_xent",
      lambda y, x: gc.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=x),
      ints(4, high=5), rand(4, 5) * 3.0, second_order=True, unknown_dims=False)
+case("nn.sparse_softmax_xent_grad",
+     lambda y, x, g: apply1("sparse_softmax_cross_entropy_grad", [y, x, g]),
+     ints(4, high=5), rand(4, 5) * 3.0, rand(4), second_order=True, unknown_dims=False)
 case("nn.sparse_softmax_xent/large",
      lambda y, x: gc.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=x),
      np.array([0, 2]), np.array([[1000.0, 0.0, -1000.0], [5.0, 800.0, 0.0]]), grad=False,

@@ -11,6 +11,7 @@ plan put the update straight into the variable's array, else by copying into it.
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any, Callable, MutableMapping, Sequence
 
@@ -21,15 +22,20 @@ from graphc.errors import GraphcError
 from graphc.lower import Plan, Step
 from graphc.op import Kind, get_op
 
-from . import cache, codegen
+from . import cache, codegen, row_split
 from .kernels import LIBRARY
 from .threads import PARALLEL_LOCK, choose_threading_layer
 
 __all__ = ["Executable", "FusedKernel", "PARALLEL_MIN_ELEMENTS"]
 
-# Below this many output elements a fused loop runs on one thread: waking Numba's
-# thread pool costs microseconds that a small loop does not earn back.
-PARALLEL_MIN_ELEMENTS = 1 << 18
+# Below this many output elements a fused loop runs on one thread. Waking Numba's thread
+# pool costs tens of microseconds, and loops of cheap arithmetic are bound by memory
+# bandwidth, which a second thread hardly adds to: on the 2-core machine a 256k-element
+# add+relu took 33 us on one thread and 80 us on two; at 4M elements two threads saved 25%.
+# Loops that compute transcendental functions are compute-bound (even float32 ones with
+# fastmath.py's vectorized versions, ~1.5 ns an element) and pay for threads 16x sooner.
+PARALLEL_MIN_ELEMENTS = 1 << 22
+_COSTLY = re.compile(r"math\.(exp|expm1|log|log1p|tanh|erf|sin|cos)\(|\*\*")
 
 
 class FusedKernel:
@@ -40,6 +46,10 @@ class FusedKernel:
         self.src = codegen.generate(step)
         self.module = cache.load_source(self.src.source)
         self._ready: dict[str, Any] = {}
+        self._fits: dict[tuple, bool] = {}  # shapes -> whether the rows loop applies
+        formulas = " ".join(get_op(m.op).formula or "" for m in step.nodes)
+        costly = _COSTLY.search(formulas) is not None
+        self.parallel_min = PARALLEL_MIN_ELEMENTS >> 4 if costly else PARALLEL_MIN_ELEMENTS
         self.broken: str | None = None
 
     def variant(self, name: str) -> Any:
@@ -67,33 +77,53 @@ class FusedKernel:
             raise GraphcError(f"{self.step.node.name}: rank {out.ndim} at run time, "
                               f"{self.src.rank} was inferred")
         n = out.size
-        par = n >= PARALLEL_MIN_ELEMENTS
+        par = n >= self.parallel_min
+        scalars = self.src.scalars
         flat = []
-        for a in ins:
-            # Full-size contiguous operands (also those that only lack leading 1s, such as
-            # a bias at batch 1) are flattened, single elements (learning rates) broadcast
-            # with a zero stride; anything else needs the n-d loop.
-            if a.size == n and a.flags.c_contiguous:
+        for a, scalar in zip(ins, scalars):
+            # Scalars go in as 1-element arrays; full-size contiguous operands (also those
+            # that only lack leading 1s, such as a bias at batch 1) are flattened; anything
+            # else (a runtime broadcast, a strided view) needs the n-d loop.
+            if scalar:
+                flat.append(a.reshape(1))
+            elif a.size == n and a.flags.c_contiguous:
                 flat.append(a.reshape(-1))
-            elif a.size == 1:
-                flat.append(_broadcast(a.reshape(1), (n,)))
             else:
                 break
         else:
-            if par:
-                with PARALLEL_LOCK:
-                    self.variant("flat_par")(out.reshape(-1), *flat)
-            else:
-                self.variant("flat")(out.reshape(-1), *flat)
+            self._launch("flat", par, out.reshape(-1), flat)
             return
         if not shape:
-            out, ins, shape = out.reshape(1), [a.reshape(1) for a in ins], (1,)
-        args = [_broadcast(a, shape) for a in ins]
+            out, shape = out.reshape(1), (1,)
+        elif self._rows_fit(shape, ins):
+            rank = len(shape)
+            args = [a.reshape(1) if scalar else a.reshape((1,) * (rank - a.ndim) + a.shape)
+                    for a, scalar in zip(ins, scalars)]
+            self._launch("rows", par, out, args)
+            return
+        args = [a.reshape(1) if scalar else _broadcast(a if a.ndim else a.reshape(1), shape)
+                for a, scalar in zip(ins, scalars)]
+        self._launch("nd", par, out, args)
+
+    def _launch(self, variant: str, par: bool, out: np.ndarray, args: list) -> None:
         if par:
             with PARALLEL_LOCK:
-                self.variant("nd_par")(out, *args)
+                self.variant(variant + "_par")(out, *args)
         else:
-            self.variant("nd")(out, *args)
+            self.variant(variant)(out, *args)
+
+    def _rows_fit(self, shape: tuple, ins: list[np.ndarray]) -> bool:
+        split = self.src.rows
+        if split is None or not all(a.flags.c_contiguous for a in ins):
+            return False
+        key = (shape, *[a.shape for a in ins])
+        fit = self._fits.get(key)
+        if fit is None:
+            if len(self._fits) > 64:  # many distinct batch sizes: keep the memo small
+                self._fits.clear()
+            fit = self._fits[key] = row_split.fits(split, shape, [a.shape for a in ins],
+                                                   self.src.scalars)
+        return fit
 
 
 def _broadcast(a: np.ndarray, shape: tuple) -> np.ndarray:

@@ -1,5 +1,7 @@
 """Classification on the device: ``sparse_softmax_cross_entropy_with_logits`` (one kernel:
-max, log-sum-exp and the picked logit per row) and ``one_hot`` (its gradient's labels).
+max, log-sum-exp and the picked logit per row), its gradient
+``sparse_softmax_cross_entropy_grad`` (one kernel: ``g * (softmax - one_hot)`` per row) and
+``one_hot``.
 
 A row's classes are reduced by one thread (class counts of classification heads are small;
 rows are many). An out-of-range label must be an error, never a silently-zero loss: the
@@ -54,6 +56,50 @@ def _xent(node: Any) -> Callable[[list, Alloc, int], Any]:
         blocks, threads = launch(out.size)
         _sparse_xent[blocks, threads](out.reshape(out.size), labels.reshape(labels.size),
                                       logits.reshape(logits.size), depth, bad)
+        if bad.copy_to_host()[0]:
+            return None  # the host reference raises the FeedError naming the label
+        return out
+    return run
+
+
+@cuda.jit
+def _sparse_xent_grad(out, labels, logits, g, depth, bad):
+    row = cuda.grid(1)
+    while row < g.shape[0]:
+        base = row * depth
+        top = logits[base]
+        for c in range(1, depth):
+            top = max(top, logits[base + c])
+        total = 0.0
+        for c in range(depth):
+            total += math.exp(logits[base + c] - top)
+        label = labels[row]
+        if label < 0 or label >= depth:
+            bad[0] = 1
+        else:
+            scale = g[row] / total
+            for c in range(depth):
+                out[base + c] = math.exp(logits[base + c] - top) * scale
+            out[base + label] -= g[row]
+        row += cuda.gridsize(1)
+
+
+@lower("sparse_softmax_cross_entropy_grad")
+def _xent_grad(node: Any) -> Callable[[list, Alloc, int], Any]:
+    dtype = node.specs[0].dtype.np
+
+    def run(args: list, alloc: Alloc, step: int) -> Any:
+        labels, logits, g = args
+        shape = tuple(logits.shape)
+        if dtype not in (np.float32, np.float64) or logits.size == 0 or shape[-1] == 0 \
+                or tuple(g.shape) != shape[:-1]:
+            return None
+        out = alloc(shape, dtype)
+        bad = cuda.to_device(np.zeros(1, np.int32))
+        blocks, threads = launch(g.size)
+        _sparse_xent_grad[blocks, threads](out.reshape(out.size), labels.reshape(labels.size),
+                                           logits.reshape(logits.size), g.reshape(g.size),
+                                           shape[-1], bad)
         if bad.copy_to_host()[0]:
             return None  # the host reference raises the FeedError naming the label
         return out

@@ -24,7 +24,7 @@ from graphc.op import Kind, apply1, defop
 from graphc.ops import elementwise as E
 from graphc.ops.elementwise import FLOAT, _as_tensor, _unary, promote
 from graphc.ops.reduce import broadcast_like, reduce_max, reduce_sum
-from graphc.shapes import format_shape
+from graphc.shapes import format_shape, merge_shapes
 
 __all__ = ["relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "softplus", "softmax",
            "log_softmax", "bias_add", "l2_loss", "softmax_cross_entropy_with_logits",
@@ -162,12 +162,15 @@ def _infer_sparse_xent(labels: TensorSpec, logits: TensorSpec) -> TensorSpec:
     return TensorSpec(logits.shape[:-1], logits.dtype)
 
 
-def _sparse_xent_ref(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    depth = logits.shape[-1]
+def _check_labels(labels: np.ndarray, depth: int) -> None:
     bad = (labels < 0) | (labels >= depth)
     if np.any(bad):
         raise FeedError(f"sparse_softmax_cross_entropy_with_logits: label "
                         f"{labels[bad].flat[0]} is outside [0, {depth}) (the number of classes)")
+
+
+def _sparse_xent_ref(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    _check_labels(labels, logits.shape[-1])
     shifted = logits - logits.max(axis=-1, keepdims=True)
     lse = np.log(np.exp(shifted).sum(axis=-1))
     picked = np.take_along_axis(shifted, labels[..., None].astype(np.intp), -1)[..., 0]
@@ -175,16 +178,56 @@ def _sparse_xent_ref(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
 
 
 def _vjp_sparse_xent(node: Any, g: Tensor) -> list:
-    from graphc.ops.indexing import one_hot
-
     labels, logits = node.inputs
-    onehot = one_hot(labels, logits.shape[-1], dtype=logits.dtype)
-    return [None, broadcast_like(g, logits, (logits.ndim - 1,)) * (softmax(logits) - onehot)]
+    return [None, apply1("sparse_softmax_cross_entropy_grad", [labels, logits, g])]
 
 
 defop("sparse_softmax_cross_entropy_with_logits", kind=Kind.OPAQUE, infer=_infer_sparse_xent,
       ref=_sparse_xent_ref, vjp=_vjp_sparse_xent, input_names=("labels", "logits"),
       doc="per-example -log(softmax(logits)[label]); labels out of range are an error")
+
+
+# Its gradient is a primitive too, ``g[..., None] * (softmax(logits) - one_hot(labels))``,
+# so that a backend computes it in one pass per row (max, exp, sum, scale) instead of a
+# chain of seven kernels and a one-hot temporary.
+
+def _infer_sparse_xent_grad(labels: TensorSpec, logits: TensorSpec,
+                            g: TensorSpec) -> TensorSpec:
+    loss = _infer_sparse_xent(labels, logits)
+    if g.dtype != logits.dtype:
+        raise DTypeError(f"the incoming gradient is {g.dtype}, the logits are {logits.dtype}")
+    merge_shapes(g.shape, loss.shape)
+    return logits
+
+
+def _sparse_xent_grad_ref(labels: np.ndarray, logits: np.ndarray, g: np.ndarray) -> np.ndarray:
+    depth = logits.shape[-1]
+    _check_labels(labels, depth)  # the loss itself may not run when only gradients are fetched
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    probs = e / e.sum(axis=-1, keepdims=True)
+    onehot = labels[..., None] == np.arange(depth)
+    return (g[..., None] * (probs - onehot)).astype(logits.dtype)
+
+
+def _vjp_sparse_xent_grad(node: Any, grad: Tensor) -> list:
+    # d/dlogits of g * (p - onehot) is g * (diag(p) - p p^T), applied to ``grad``; d/dg is
+    # the row sum of (p - onehot) * grad.
+    from graphc.ops.indexing import one_hot
+
+    labels, logits, g = node.inputs
+    p = softmax(logits)
+    gb = broadcast_like(g, logits, (logits.ndim - 1,))
+    pg = p * grad
+    d_logits = gb * (pg - p * reduce_sum(pg, axis=-1, keepdims=True))
+    onehot = one_hot(labels, logits.shape[-1], dtype=logits.dtype)
+    return [None, d_logits, reduce_sum((p - onehot) * grad, axis=-1)]
+
+
+defop("sparse_softmax_cross_entropy_grad", kind=Kind.OPAQUE, infer=_infer_sparse_xent_grad,
+      ref=_sparse_xent_grad_ref, vjp=_vjp_sparse_xent_grad,
+      input_names=("labels", "logits", "grad"),
+      doc="the logits' gradient of sparse softmax cross-entropy: g * (softmax - one_hot)")
 
 
 def sparse_softmax_cross_entropy_with_logits(labels: Any, logits: Any,
