@@ -37,7 +37,9 @@ print(json.dumps({"import": t1 - t0, "compile": t3 - t2, "counters": numba_cpu.C
 
 
 def _child(cache: str) -> dict:
-    env = dict(os.environ, GRAPHC_CACHE_DIR=cache)
+    # Numba's own cache (the library kernels' machine code) goes there too, so "cold" is a
+    # first run on a fresh machine, not only an empty graphc kernel folder.
+    env = dict(os.environ, GRAPHC_CACHE_DIR=cache, NUMBA_CACHE_DIR=os.path.join(cache, "numba"))
     code = CHILD % {"bench": os.path.dirname(os.path.abspath(__file__))}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)

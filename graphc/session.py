@@ -87,7 +87,11 @@ class Session:
 
     def _run(self, elements: Sequence[Any], feeds: Sequence[Tensor],
              arrays: Sequence[np.ndarray]) -> list[Optional[np.ndarray]]:
-        program, compiled = self._program(elements, feeds)
+        return self._execute(self._program(elements, feeds), elements, arrays)
+
+    def _execute(self, entry: tuple[Program, Callable], elements: Sequence[Any],
+                 arrays: Sequence[np.ndarray]) -> list[Optional[np.ndarray]]:
+        program, compiled = entry
         self._initialize(program.reads)
         results = iter(compiled(list(arrays), self.state, self.step))
         self.step += 1
@@ -112,7 +116,7 @@ class Executable:
         self._elements = [session.graph.as_graph_element(f) for f in flat]
         self.inputs: list[Tensor] = [session._feed_key(f) for f in feeds]
         self.outputs = [e for e in self._elements if isinstance(e, Tensor)]
-        session._program(self._elements, self.inputs)  # compile now, errors now
+        self._entry = session._program(self._elements, self.inputs)  # compile now, errors now
         self._by_name = {t.name: i for i, t in enumerate(self.inputs)}
         self._by_name.update({t.node.name: i for i, t in enumerate(self.inputs)})
 
@@ -122,6 +126,10 @@ class Executable:
         return self.session.target
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs and len(args) == len(self.inputs) and \
+                not any(v is None for v in args):  # the common case, kept short
+            arrays = [check_feed(t, v) for t, v in zip(self.inputs, args)]
+            return self._rebuild(self.session._execute(self._entry, self._elements, arrays))
         values: list[Any] = list(args) + [None] * (len(self.inputs) - len(args))
         if len(args) > len(self.inputs):
             raise FeedError(f"expected {len(self.inputs)} inputs ({self._signature()}), "
@@ -134,7 +142,7 @@ class Executable:
             if v is None:
                 raise FeedError(f"missing input {t.name}; inputs: {self._signature()}")
         arrays = [check_feed(t, v) for t, v in zip(self.inputs, values)]
-        return self._rebuild(self.session._run(self._elements, self.inputs, arrays))
+        return self._rebuild(self.session._execute(self._entry, self._elements, arrays))
 
     def _signature(self) -> str:
         return ", ".join(f"{t.name}: {t.dtype.name}{format_shape(t.shape)}" for t in self.inputs)
