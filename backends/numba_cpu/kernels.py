@@ -113,14 +113,19 @@ def _matmul(node: Any) -> Callable[[list, Alloc], np.ndarray]:
 
 class _CompiledBody:
     """A scan body whose ``run`` is the body program compiled for the cpu target; the rest
-    (carries, outputs) is the original body's, so the loop itself is the op's own ref."""
+    (carries, outputs) is the original body's, so the Python loop is the op's own ref.
+    ``loop``: the whole loop as one Numba function (:mod:`.scan_loop`), or None when the
+    body holds an op it has no code for."""
 
     def __init__(self, body: Any) -> None:
         from graphc.backends.numba_cpu import compile as compile_cpu
         from graphc.program import build_program
 
+        from .scan_loop import compiled_loop
+
         self._body = body
         self._exe = compile_cpu(build_program(body.graph, list(body.outputs), list(body.inputs)))
+        self.loop = compiled_loop(self._exe.plan, body)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._body, name)
@@ -131,8 +136,9 @@ class _CompiledBody:
 
 @lower("scan")
 def _scan(node: Any) -> Callable[[list, Alloc], tuple]:
-    """The loop of the reference (``_scan_ref``), with the body compiled by this backend
-    once per body (fused kernels, BLAS), not interpreted at every step."""
+    """The whole loop as one compiled function when the body allows it, else the loop of
+    the reference (``_scan_ref``) with the body compiled by this backend once per body
+    (fused kernels, BLAS), not interpreted at every step."""
     from graphc.op import get_op
 
     body, reverse = node.attrs["body"], node.attrs["reverse"]
@@ -140,7 +146,12 @@ def _scan(node: Any) -> Callable[[list, Alloc], tuple]:
     if compiled is None:
         compiled = body.cache["cpu"] = _CompiledBody(body)
     ref = get_op("scan").ref
+    loop = compiled.loop
 
     def run(args: list, alloc: Alloc) -> tuple:
+        if loop is not None:
+            result = loop(args, reverse)
+            if result is not None:
+                return result
         return ref(*args, body=compiled, reverse=reverse)
     return run

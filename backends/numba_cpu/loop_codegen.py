@@ -1,0 +1,180 @@
+"""One Numba function for a whole scan: the loop, its carries and every body step inside.
+
+Input: the body's lowered :class:`~graphc.lower.Plan` (the cpu pipeline already fused its
+elementwise chains). Output: the source of a module with two functions,
+
+* ``shapes(s)`` (plain Python, ``s`` the inputs' shapes): every dimension the loop needs
+  and the workspace layout (one int64 array), the workspace sizes and the output shapes; or
+  None when an assumption of the generated code fails at run time (:mod:`.loop_shapes`);
+* ``loop(dims, workspaces..., carries..., xs..., consts..., final carries..., ys...,
+  reverse)`` (``@njit``): all ``T`` steps; ``x[t]`` and ``ys[t]`` are views, not copies.
+
+Every value of the body lives in a slice of a per-dtype *workspace* that the caller
+allocates once per input shapes and reuses across runs (the loop allocates nothing). A new
+carry that a step wrote into its own buffer is *swapped* with the carry's buffer instead of
+copied; steps that read only consts and literals run once, before the loop. Per-op code:
+:mod:`.loop_emit`. A body with an op that has no emitter raises
+:class:`~.loop_shapes.Unsupported` (the runtime keeps the Python loop for it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+from graphc.lower import Plan
+
+from . import codegen
+from .loop_emit import EMITTERS, emit_constant, emit_fused
+from .loop_shapes import Unsupported
+from .loop_values import ALIGN, Gen, LoopSource, Val
+
+__all__ = ["generate_loop", "Unsupported"]
+
+# codegen's prelude imports what the elementwise formulas call (and carries a hash of
+# fastmath.py, which keys the kernel cache to it); the plain one is enough without it.
+_PRELUDE = getattr(codegen, "_PRELUDE", "import math\nimport numpy as np\nimport numba\n") + "\n"
+
+
+def generate_loop(plan: Plan, n_carry: int, n_xs: int) -> LoopSource:
+    """The module source of the compiled loop of the body ``plan`` (its feeds are the
+    body's inputs, its fetches the body's outputs); raises :class:`Unsupported`."""
+    ir, gen = plan.ir, Gen()
+    if any(spec.shape is None for n in ir.nodes for spec in n.specs):
+        raise Unsupported("a value of unknown rank")
+    carries, xs, consts = _inputs(gen, ir.feeds, n_carry, n_xs)
+    for step in plan.steps:
+        _emit_step(gen, step)
+    outs = [gen.val(r) for r in ir.fetches]
+    if len(outs) < n_carry:
+        raise Unsupported("fewer outputs than carries")
+    for c, new in zip(carries, outs):
+        for a, b in zip(c.dims, new.dims):  # a carry keeps its shape (else: the ref's error)
+            gen.dims.same(a, b)
+    update = _carry_update(gen, carries, outs[:n_carry])
+    homes = [gen.buffer(c.dtype, c.dims).name for c in carries]  # where each carry starts
+    ys = outs[n_carry:]
+    src = _shape_function(gen, ys) + _loop_function(gen, carries, homes, xs, consts, ys,
+                                                    update)
+    dtypes = sorted({b[1] for b in gen.buffers}, key=str)
+    return LoopSource(_PRELUDE + src, dtypes, n_carry, len(ys))
+
+
+def _inputs(gen: Gen, feeds: list, n_carry: int, n_xs: int) -> tuple[list, list, list]:
+    """Vals of the carries (``c<i>``), the slices ``x<j> = xs<j>[t]`` and consts ``k<j>``;
+    the shape function reads input ``i``'s shape as ``s[i]``."""
+    dims = gen.dims
+    carries, xs, consts = [], [], []
+    for i, feed in enumerate(feeds):
+        static = feed.specs[0].shape
+        lead = 1 if n_carry <= i < n_carry + n_xs else 0
+        dims.require(f"len(s[{i}]) == {len(static) + lead}")
+        shape = tuple(dims.static(dims.fresh(f"s[{i}][{p + lead}]"), d)
+                      for p, d in enumerate(static))
+        dtype = feed.specs[0].dtype.np
+        if i < n_carry:
+            val = Val(f"c{i}", shape, dtype, f"c{i}")
+            carries.append(val)
+        elif lead:
+            j = i - n_carry
+            length = dims.fresh(f"s[{i}][0]")
+            gen.steps = length if gen.steps is None else dims.same(gen.steps, length)
+            val = Val(f"x{j}", shape, dtype, f"xs{j}", contiguous=True)
+            xs.append(val)
+        else:
+            j = i - n_carry - n_xs
+            val = Val(f"k{j}", shape, dtype, f"k{j}", invariant=True)
+            consts.append(val)
+        gen.values[(feed.uid, 0)] = val
+    if not xs:
+        raise Unsupported("no scanned input")
+    return carries, xs, consts
+
+
+def _emit_step(gen: Gen, step: Any) -> None:
+    node = step.node
+    if step.kind == "feed":
+        return
+    gen.hoist = all(gen.val(r).invariant for r in step.inputs)
+    if step.kind == "constant":
+        outs = emit_constant(gen, node)
+    elif step.kind == "fused":
+        outs = emit_fused(gen, step)
+    elif step.kind in ("library", "fallback") and node.op in EMITTERS:
+        outs = EMITTERS[node.op](gen, node)
+    else:
+        raise Unsupported(f"{step.kind} step {node.op}")
+    gen.hoist = False
+    for i, val in enumerate(outs):
+        gen.values[(node.uid, i)] = val
+
+
+def _carry_update(gen: Gen, carries: list[Val], news: list[Val]) -> list[str]:
+    """Lines that make the new carries current at the end of a step. A new value in a
+    step's own buffer is swapped in (the old carry's memory becomes that buffer, which the
+    step overwrites next time); others are copied, through a temporary when they live in a
+    carry (so no carry is overwritten before every new value was read)."""
+    temps, direct, finish, swaps = [], [], [], []
+    claimed: set[str] = set()
+    for c, new in zip(carries, news):
+        if new.name == c.name:
+            continue  # the carry passes through unchanged
+        if new.owner and new.root == new.name and new.root not in claimed:
+            claimed.add(new.root)
+            swaps.append(f"{c.name}, {new.name} = {new.name}, {c.name}")
+        elif new.root.startswith("c"):
+            tmp = gen.buffer(c.dtype, c.dims)
+            temps.append(f"{tmp.name}[:] = {new.name}")
+            finish.append(f"{c.name}[:] = {tmp.name}")
+        else:
+            direct.append(f"{c.name}[:] = {new.name}")
+    return temps + direct + finish + swaps
+
+
+def _shape_function(gen: Gen, ys: list[Val]) -> str:
+    """``shapes(s)``: the dims (and workspace offsets), workspace sizes, ys' shapes."""
+    dims = gen.dims
+    dtypes = sorted({b[1] for b in gen.buffers}, key=str)
+    lines = list(dims.lines) + [f"tot{k} = 0" for k in range(len(dtypes))]
+    for name, dtype, shape in gen.buffers:
+        k = dtypes.index(dtype)
+        lines.append(f"w_{name} = tot{k}")
+        lines.append(f"tot{k} += -(-({dims.product(shape)}) // {ALIGN}) * {ALIGN}")
+    names = dims.names + [f"w_{b[0]}" for b in gen.buffers]
+    steps = dims.expr(gen.steps)
+    y_shapes = [f"({', '.join([steps, *(dims.expr(d) for d in y.dims)])},)" for y in ys]
+    lines.append(f"return (np.array([{', '.join(names)}], np.int64), "
+                 f"({''.join(f'tot{k}, ' for k in range(len(dtypes)))}), "
+                 f"({''.join(s + ', ' for s in y_shapes)}))")
+    return "def shapes(s):\n" + "".join(f"    {ln}\n" for ln in lines) + "\n\n"
+
+
+def _loop_function(gen: Gen, carries: list[Val], homes: list[str], xs: list[Val],
+                   consts: list[Val], ys: list[Val], update: list[str]) -> str:
+    """``loop(...)``: the njit function running every step."""
+    dtypes = sorted({b[1] for b in gen.buffers}, key=str)
+    args = (["dims"] + [f"ws{k}" for k in range(len(dtypes))]
+            + [f"cin{i}" for i in range(len(carries))] + [f"xs{j}" for j in range(len(xs))]
+            + [c.name for c in consts] + [f"cout{i}" for i in range(len(carries))]
+            + [f"ys{j}" for j in range(len(ys))] + ["reverse"])
+    carry_bufs = []
+    for i, (c, home) in enumerate(zip(carries, homes)):
+        carry_bufs += [f"{c.name} = {home}", f"{c.name}[:] = cin{i}"]
+    head = [f"{n} = dims[{i}]" for i, n in
+            enumerate(gen.dims.names + [f"w_{b[0]}" for b in gen.buffers])]
+    for name, dtype, shape in gen.buffers:
+        ws = f"ws{dtypes.index(dtype)}"
+        head.append(f"{name} = {ws}[w_{name}:w_{name} + {gen.dims.product(shape)}]"
+                    f".reshape({gen.shape(shape)})")
+    step = ["t = steps - 1 - s_ if reverse else s_"]
+    step += [f"{x.name} = xs{j}[t]" if x.dims else f"{x.name} = xs{j}[t:t + 1]"
+             for j, x in enumerate(xs)]
+    step += gen.body
+    step += [f"ys{j}[t] = {y.name}" if y.dims else f"ys{j}[t] = {y.name}[0]"
+             for j, y in enumerate(ys)]
+    step += update
+    lines = (head + carry_bufs + gen.prologue + ["steps = xs0.shape[0]", "for s_ in range(steps):"]
+             + ["    " + ln for ln in step]
+             + [f"cout{i}[:] = {c.name}" for i, c in enumerate(carries)] + ["return 0"])
+    return ('@numba.njit(cache=True, nogil=True, error_model="numpy")\n'
+            f"def loop({', '.join(args)}):\n" + "".join(f"    {ln}\n" for ln in lines))

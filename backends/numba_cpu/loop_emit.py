@@ -1,0 +1,327 @@
+"""The ops a compiled scan loop runs, each as a few lines of generated Numba code.
+
+An emitter takes the :class:`~.loop_values.Gen` and the IR node (a fused *step* for
+:func:`emit_fused`), emits its lines and returns the :class:`~.loop_values.Val` of each
+output. These are the ops of RNN bodies and their gradients: fused elementwise groups (from
+the same scalar formulas as the cpu kernels), GEMM (``np.dot`` into the output buffer:
+BLAS), split/split_like (views, no copy), concat, sum_to_like/broadcast_like (an alias when
+the shapes provably agree, else a loop), fill_like and scalar constants (computed once,
+before the loop), and the reshapes of gradients (views). Anything else raises
+:class:`~.loop_shapes.Unsupported`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Callable
+
+from graphc.kernel_source import scalar_body
+
+from . import codegen
+from .loop_shapes import Unsupported
+from .loop_values import Gen, Val, literal
+
+# The cpu kernels' float32 formulas (vectorizable exp/tanh/sigmoid of fastmath.py), when
+# codegen has them: the loop's elementwise code should be as fast as the kernels'.
+_fast_f32 = getattr(codegen, "_fast_f32", lambda step, lines: lines)
+
+__all__ = ["EMITTERS", "emit_fused", "emit_constant"]
+
+Emitter = Callable[[Gen, Any], list]
+EMITTERS: dict[str, Emitter] = {}
+
+
+def _emitter(op: str) -> Callable[[Emitter], Emitter]:
+    def register(fn: Emitter) -> Emitter:
+        EMITTERS[op] = fn
+        return fn
+    return register
+
+
+def _broadcast(gen: Gen, vals: list[Val], static: tuple) -> tuple:
+    """The output dims of an elementwise op over ``vals`` (right-aligned); dims other
+    than a static 1 must agree (checked at run time), a static 1 broadcasts."""
+    rank, dims = len(static), gen.dims
+    out = []
+    for p in range(rank):
+        rep: Any = None
+        for v in vals:
+            j = p - (rank - len(v.dims))
+            if j < 0 or dims.find(v.dims[j]) == 1:
+                continue
+            rep = v.dims[j] if rep is None else dims.same(rep, v.dims[j])
+        rep = 1 if rep is None else rep
+        out.append(dims.static(rep, static[p]) if isinstance(rep, str) else rep)
+    return tuple(dims.find(d) for d in out)
+
+
+def _load(gen: Gen, v: Val, out: tuple) -> str:
+    """The element of ``v`` at the loop-nest index over ``out`` (plain indexing)."""
+    if not v.dims:
+        return f"{v.name}[0]"
+    rank, idx = len(out), []
+    for j, d in enumerate(v.dims):
+        p = j + rank - len(v.dims)
+        bcast = gen.dims.find(d) == 1 and gen.dims.find(out[p]) != 1
+        idx.append("0" if bcast else f"i{p}")
+    return f"{v.name}[{', '.join(idx)}]"
+
+
+def _row(gen: Gen, v: Val, out: tuple) -> tuple[str, bool]:
+    """``v``'s contiguous row at outer index ``i0, ..`` of a loop nest over ``out`` (or its
+    element, True, when ``v`` broadcasts along the last dim): read the inner loop over a
+    1-D C-ordered row, LLVM knows the unit stride and vectorizes it."""
+    find, rank = gen.dims.find, len(out)
+    idx = []
+    for j, d in enumerate(v.dims):
+        p = j + rank - len(v.dims)
+        idx.append("0" if find(d) == 1 and find(out[p]) != 1 else f"i{p}")
+    scalar = idx[-1] == "0" and find(out[-1]) != 1
+    base = v.name
+    if v.slice_of is not None:  # index the split's base: a row of it is contiguous
+        base, axis, start, end = v.slice_of
+        idx[axis] = f"{start} + {idx[axis]}" if idx[axis] != "0" else start
+        if axis == len(idx) - 1 and not scalar:
+            idx[axis] = f"{start}:{end}"
+            return f"{base}[{', '.join(idx)}]", False
+    if scalar:
+        return f"{base}[{', '.join(idx)}]", True
+    return (f"{base}[{', '.join(idx[:-1])}]" if len(idx) > 1 else base), False
+
+
+def emit_map(gen: Gen, ins: list[Val], out: Val, render: Callable[[list, str], list]) -> None:
+    """``out = f(*ins)`` elementwise with broadcasting: loops over all of ``out``'s dims
+    but the last, then one inner loop over contiguous rows. ``render(loads, store)`` gives
+    the inner lines from each input's element expression and the output's element."""
+    dims = out.dims
+    if not dims:
+        gen.emit(*render([f"{v.name}[0]" for v in ins], f"{out.name}[0]"))
+        return
+    last = len(dims) - 1
+    pre, loads = [], []
+    for v in ins:
+        if not v.dims:
+            loads.append(f"{v.name}[0]")
+            continue
+        text, scalar = _row(gen, v, dims)
+        name = gen.name("r")
+        pre.append(f"{name} = {text}")
+        loads.append(name if scalar else f"{name}[i{last}]")
+    out_row = gen.name("r")
+    pre.append(f"{out_row} = {out.name}[{', '.join(f'i{p}' for p in range(last))}]"
+               if last else f"{out_row} = {out.name}")
+    lines = pre + [f"for i{last} in range({gen.dims.expr(dims[last])}):"]
+    lines += ["    " + ln for ln in render(loads, f"{out_row}[i{last}]")]
+    gen.loop_nest(dims[:last], lines)
+
+
+def emit_fused(gen: Gen, step: Any) -> list[Val]:
+    """A fused elementwise group: one loop nest over the root's shape."""
+    root = step.node
+    ins = [gen.val(r) for r in step.inputs]
+    out_dims = _broadcast(gen, ins, root.specs[0].shape)
+    out = gen.buffer(root.specs[0].dtype.np, out_dims)
+
+    def render(loads: list, store: str) -> list:
+        lines, result = scalar_body(step, loads)
+        return _fast_f32(step, lines) + [f"{store} = {result}"]
+    emit_map(gen, ins, out, render)
+    return [out]
+
+
+def emit_constant(gen: Gen, node: Any) -> list[Val]:
+    """A scalar literal, written once before the loop."""
+    value = node.attrs["value"].array
+    if value.ndim != 0:
+        raise Unsupported("a non-scalar constant")
+    out = gen.buffer(value.dtype, ())
+    gen.prologue.append(f"{out.name}[0] = {literal(value.item(), value.dtype)}")
+    return [out]
+
+
+@_emitter("matmul")
+def _matmul(gen: Gen, node: Any) -> list[Val]:
+    a, b = (gen.val(r) for r in node.inputs)
+    if len(a.dims) != 2 or len(b.dims) != 2 or a.dtype.kind != "f" or a.dtype != b.dtype:
+        raise Unsupported("matmul other than 2-D float @ 2-D float")
+    ta, tb = node.attrs["transpose_a"], node.attrs["transpose_b"]
+    m, k = a.dims[::-1] if ta else a.dims
+    k2, n = b.dims[::-1] if tb else b.dims
+    gen.dims.same(k, k2)
+    out = gen.buffer(a.dtype, (m, n))
+
+    def operand(v: Val, t: bool) -> str:  # BLAS takes C or F order: copy a strided view
+        text = v.name if v.contiguous else f"np.ascontiguousarray({v.name})"
+        return f"{text}.T" if t else text
+    gen.emit(f"np.dot({operand(a, ta)}, {operand(b, tb)}, {out.name})")
+    return [out]
+
+
+def _slices(gen: Gen, x: Val, axis: int, sizes: list) -> list[Val]:
+    """Views of ``x`` cut along ``axis`` into pieces of ``sizes`` (checked to add up)."""
+    dims = gen.dims
+    gen.dims.same(x.dims[axis], dims.fresh(" + ".join(["0", *(dims.expr(s) for s in sizes)])))
+    outs, offset = [], "0"
+    for size in sizes:
+        end = dims.fresh(f"{offset} + {dims.expr(size)}")
+        index = [":"] * axis + [f"{offset}:{end}"]  # x[o:e] (axis 0) stays C-ordered
+        name = gen.name()
+        gen.emit(f"{name} = {x.name}[{', '.join(index)}]")
+        shape = x.dims[:axis] + (size,) + x.dims[axis + 1:]
+        whole = x.contiguous and x.slice_of is None
+        outs.append(gen.derived(x, name, shape, contiguous=axis == 0 and whole,
+                                slice_of=(x.name, axis, offset, end) if whole else None))
+        offset = end
+    return outs
+
+
+def _axis(node: Any, rank: int) -> int:
+    axis = node.attrs["axis"]
+    if rank == 0 or not -rank <= axis < rank:
+        raise Unsupported("bad axis")
+    return axis % rank
+
+
+@_emitter("split")
+def _split(gen: Gen, node: Any) -> list[Val]:
+    x = gen.val(node.inputs[0])
+    axis, dims = _axis(node, len(x.dims)), gen.dims
+    d, num, sizes = x.dims[axis], node.attrs["num"], node.attrs["sizes"]
+    if sizes is None:
+        dims.require(f"{dims.expr(d)} % {num} == 0")
+        piece = dims.fresh(f"{dims.expr(d)} // {num}")
+        parts = [dims.static(piece, s.shape[axis]) for s in node.specs]
+    else:
+        rest = dims.fresh(f"{dims.expr(d)} - {sum(s for s in sizes if s != -1)}")
+        dims.require(f"{rest} >= 0")
+        parts = [rest if s == -1 else s for s in sizes]
+    return _slices(gen, x, axis, parts)
+
+
+@_emitter("split_like")
+def _split_like(gen: Gen, node: Any) -> list[Val]:
+    g, *likes = (gen.val(r) for r in node.inputs)
+    axis = _axis(node, len(g.dims))
+    if any(len(v.dims) != len(g.dims) for v in likes):
+        raise Unsupported("split_like across ranks")
+    return _slices(gen, g, axis, [v.dims[axis] for v in likes])
+
+
+@_emitter("concat")
+def _concat(gen: Gen, node: Any) -> list[Val]:
+    vals = [gen.val(r) for r in node.inputs]
+    rank, dims = len(vals[0].dims), gen.dims
+    axis = _axis(node, rank)
+    if any(len(v.dims) != rank for v in vals):
+        raise Unsupported("concat across ranks")
+    shape = list(vals[0].dims)
+    for v in vals[1:]:
+        for p in range(rank):
+            if p != axis:
+                shape[p] = dims.same(shape[p], v.dims[p])
+    shape[axis] = dims.fresh(" + ".join(dims.expr(v.dims[axis]) for v in vals))
+    out = gen.buffer(node.specs[0].dtype.np, tuple(shape))
+    offset = "0"
+    for v in vals:
+        end = dims.fresh(f"{offset} + {dims.expr(v.dims[axis])}")
+        index = [":"] * rank
+        index[axis] = f"{offset}:{end}"
+        gen.emit(f"{out.name}[{', '.join(index)}] = {v.name}")
+        offset = end
+    return [out]
+
+
+@_emitter("sum_to_like")
+def _sum_to_like(gen: Gen, node: Any) -> list[Val]:
+    g, like = (gen.val(r) for r in node.inputs)
+    dims, lead = gen.dims, len(g.dims) - len(like.dims)
+    if lead < 0:
+        raise Unsupported("sum_to_like to a higher rank")
+    reduced = set(range(lead))
+    for j, d in enumerate(like.dims):
+        if dims.find(d) == 1 and dims.find(g.dims[lead + j]) != 1:
+            reduced.add(lead + j)
+        else:
+            dims.same(d, g.dims[lead + j])
+    if not reduced:  # provably the same shape: nothing to do (the gradients' common case)
+        return [replace(g, dims=like.dims)]
+    out = gen.buffer(g.dtype, like.dims)
+    target = ", ".join("0" if lead + j in reduced else f"i{lead + j}"
+                       for j in range(len(like.dims))) or "0"
+    gen.emit(f"{out.name}.reshape(-1)[:] = 0")
+    gen.loop_nest(g.dims, [f"{out.name}[{target}] += {_load(gen, g, g.dims)}"])
+    return [out]
+
+
+@_emitter("broadcast_like")
+def _broadcast_like(gen: Gen, node: Any) -> list[Val]:
+    a, like = (gen.val(r) for r in node.inputs)
+    axes = sorted(node.attrs["axes"])
+    expanded = list(a.dims)
+    for ax in axes:
+        if not 0 <= ax <= len(expanded):
+            raise Unsupported("broadcast_like with negative axes")
+        expanded.insert(ax, 1)
+    if len(expanded) > len(like.dims):
+        raise Unsupported("broadcast_like to a lower rank")
+    dims, rank = gen.dims, len(like.dims)
+    copy = bool(axes) or len(expanded) != rank
+    for j, d in enumerate(expanded):
+        p = j + rank - len(expanded)
+        if dims.find(d) == 1 and dims.find(like.dims[p]) != 1:
+            copy = True
+        else:
+            dims.same(d, like.dims[p])
+    if not copy:  # provably the same shape
+        return [replace(a, dims=like.dims)]
+    src = _reshape(gen, a, tuple(expanded))[0] if axes else a
+    out = gen.buffer(a.dtype, like.dims)
+    emit_map(gen, [src], out, lambda loads, store: [f"{store} = {loads[0]}"])
+    return [out]
+
+
+@_emitter("fill_like")
+def _fill_like(gen: Gen, node: Any) -> list[Val]:
+    like = gen.val(node.inputs[0])
+    value = node.attrs["value"].array
+    hoist, gen.hoist = gen.hoist, True  # like's shape is the same at every step
+    out = gen.buffer(value.dtype, like.dims)
+    gen.hoist = hoist
+    gen.prologue.append(f"{out.name}.reshape(-1)[:] = {literal(value.item(), value.dtype)}")
+    return [out]
+
+
+def _reshape(gen: Gen, x: Val, dims: tuple) -> list[Val]:
+    """``x`` viewed with ``dims`` (same element count: the caller checked it)."""
+    base = x.name if x.contiguous else f"np.ascontiguousarray({x.name})"
+    name = gen.name()
+    gen.emit(f"{name} = {base}.reshape({gen.shape(dims)})")
+    if not x.contiguous:  # a copy made at each step: it aliases nothing
+        return [Val(name, dims, x.dtype, name, invariant=x.invariant)]
+    return [gen.derived(x, name, dims, contiguous=True)]
+
+
+@_emitter("expand_dims")
+def _expand_dims(gen: Gen, node: Any) -> list[Val]:
+    x = gen.val(node.inputs[0])
+    axis = node.attrs["axis"] % (len(x.dims) + 1)
+    return _reshape(gen, x, x.dims[:axis] + (1,) + x.dims[axis:])
+
+
+@_emitter("squeeze")
+def _squeeze(gen: Gen, node: Any) -> list[Val]:
+    x = gen.val(node.inputs[0])
+    axes = node.attrs["axes"]
+    if axes is None:
+        raise Unsupported("squeeze of every size-1 axis")
+    axes = {a % len(x.dims) for a in axes}
+    for a in axes:
+        gen.dims.same(x.dims[a], 1)
+    return _reshape(gen, x, tuple(d for i, d in enumerate(x.dims) if i not in axes))
+
+
+@_emitter("reshape_like")
+def _reshape_like(gen: Gen, node: Any) -> list[Val]:
+    x, like = (gen.val(r) for r in node.inputs)
+    gen.dims.require(f"{gen.dims.product(x.dims)} == {gen.dims.product(like.dims)}")
+    return _reshape(gen, x, like.dims)

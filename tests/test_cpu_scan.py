@@ -1,0 +1,170 @@
+"""The cpu target's compiled scan loops (backends/numba_cpu/scan_loop.py): the path is
+taken for RNN bodies and their gradients, matches the reference, and falls back to the
+Python loop (the reference semantics, errors included) whenever it cannot run."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.backends.numba_cpu import scan_loop
+from graphc.ops import rnn
+from graphc.ops.control import scan
+
+RNG = np.random.default_rng(3)
+
+
+def _rand(*shape: int) -> np.ndarray:
+    return RNG.normal(size=shape).astype(np.float32)
+
+
+def _scan_bodies(graph: gc.Graph) -> list:
+    return [n.attrs["body"] for n in graph.nodes if n.op == "scan"]
+
+
+def _compare(graph: gc.Graph, fetches: list, feeds: dict) -> list:
+    """Run on both targets, assert they agree, and return the cpu results."""
+    expected = gc.Session(graph, target="reference").run(fetches, feeds)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no fallback warning expected
+        got = gc.Session(graph, target="cpu").run(fetches, feeds)
+    for e, g in zip(expected, got):
+        assert g.shape == e.shape and g.dtype == e.dtype
+        np.testing.assert_allclose(g, e, rtol=2e-5, atol=2e-6)
+    return got
+
+
+def _rnn_graph(layer: str) -> tuple:
+    g = gc.Graph()
+    gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}[layer]
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, None, 3), name="x")
+        W = gc.Variable(_rand(3, gates * 4) * 0.5, name="W")
+        R = gc.Variable(_rand(4, gates * 4) * 0.5, name="R")
+        b = gc.Variable(_rand(gates * 4), name="b")
+        if layer == "gru":
+            out, h = rnn.gru(x, W, R, b, gc.Variable(_rand(12), name="rb"))
+        else:
+            out, h = getattr(rnn, layer)(x, W, R, b)
+            h = h[0] if layer == "lstm" else h
+        loss = gc.reduce_sum(out * out) + gc.reduce_sum(gc.tanh(h))
+        grads = gc.gradients(loss, [x, W, R, b])
+    return g, x, [out, h, *grads]
+
+
+@pytest.mark.parametrize("layer", ["lstm", "gru", "simple_rnn"])
+def test_rnn_bodies_and_their_gradients_run_as_compiled_loops(layer: str) -> None:
+    g, x, fetches = _rnn_graph(layer)
+    before = scan_loop.COUNTERS["runs"]
+    for steps, batch in [(5, 2), (1, 3), (4, 2)]:  # new sizes reuse the compiled loop
+        _compare(g, fetches, {x: _rand(steps, batch, 3)})
+    bodies = _scan_bodies(g)
+    assert len(bodies) == 2  # the forward scan and its gradient
+    assert all(b.cache["cpu"].loop is not None for b in bodies)
+    assert scan_loop.COUNTERS["runs"] - before == 2 * 3
+
+
+def test_zero_steps_and_a_zero_batch() -> None:
+    g, x, fetches = _rnn_graph("lstm")
+    _compare(g, fetches, {x: np.zeros((3, 0, 3), np.float32)})
+    g = gc.Graph()
+    with g.as_default():
+        xs = gc.placeholder(gc.float32, (None, 2))
+        w = gc.placeholder(gc.float32, (2,))
+        out = scan(lambda a, x: gc.tanh(a * w + x), xs, initializer=gc.ones((2,)))
+        grads = gc.gradients(gc.reduce_sum(out), [xs, w])
+    for steps in (0, 2):
+        _compare(g, [out, *grads], {xs: _rand(steps, 2), w: _rand(2)})
+
+
+def test_second_order_gradient_through_a_compiled_loop() -> None:
+    g = gc.Graph()
+    with g.as_default():
+        xs = gc.placeholder(gc.float32, (None, 3))
+        w = gc.placeholder(gc.float32, (3,))
+        acc = scan(lambda a, x: gc.tanh(a * w + x), xs, gc.zeros((3,)))
+        (gw,) = gc.gradients(gc.reduce_sum(acc * acc), [w])
+        (ggw,) = gc.gradients(gc.reduce_sum(gw * gw), [w])
+    _compare(g, [acc, gw, ggw], {xs: _rand(4, 3), w: _rand(3)})
+    assert all(b.cache["cpu"].loop is not None for b in _scan_bodies(g))
+
+
+def test_reverse_scans_permuted_carries_and_scalars() -> None:
+    g = gc.Graph()
+    with g.as_default():
+        xs = gc.placeholder(gc.float32, (None,))
+        ms = gc.placeholder(gc.float32, (None, 2, 2))
+        # carries that swap places, a scalar carry, a new carry that is the input slice
+        out = scan(lambda c, e: (c[1], c[0] + e[0], e[1] @ c[3], e[1], c[4] * 0.5 + e[0]),
+                   (xs, ms), initializer=(gc.zeros(()), gc.ones(()), gc.zeros((2, 2)),
+                                          gc.constant(np.eye(2, dtype=np.float32)), gc.zeros(())),
+                   reverse=True)
+        grads = gc.gradients(gc.reduce_sum(out[2]) + gc.reduce_sum(out[1]), [xs, ms])
+    _compare(g, [*out, *grads], {xs: _rand(4), ms: _rand(4, 2, 2)})
+    assert all(b.cache["cpu"].loop is not None for b in _scan_bodies(g))
+
+
+def test_an_unsupported_op_keeps_the_python_loop() -> None:
+    g = gc.Graph()
+    with g.as_default():
+        xs = gc.placeholder(gc.float32, (None, 3))
+        out = scan(lambda a, x: a + gc.reduce_prod(x) * x, xs, gc.zeros((3,)))
+    _compare(g, [out], {xs: _rand(4, 3)})
+    (body,) = _scan_bodies(g)
+    assert body.cache["cpu"].loop is None
+
+
+def test_run_time_shapes_the_loop_does_not_handle_get_the_reference_errors() -> None:
+    g = gc.Graph()
+    with g.as_default():
+        xs = gc.placeholder(gc.float32, (None, None))
+        ys = gc.placeholder(gc.float32, (None, None))
+        a0 = gc.placeholder(gc.float32, (None,))
+        grow = scan(lambda a, x: a + x, xs, a0)
+        pair = scan(lambda a, e: a + e[0] * e[1], (xs, ys), a0)
+    sess = gc.Session(g, target="cpu")
+    with pytest.raises(gc.ShapeError, match="changed the shape of carry 0 from"):
+        sess.run(grow, {xs: np.ones((2, 3), np.float32), a0: np.ones(1, np.float32)})
+    with pytest.raises(gc.ShapeError, match="differ in length at run time"):
+        sess.run(pair, {xs: np.ones((2, 2), np.float32), ys: np.ones((3, 2), np.float32),
+                        a0: np.ones(2, np.float32)})
+    # a broadcast the compiled loop does not assume: the Python loop computes it
+    _compare(g, [pair], {xs: np.ones((2, 1), np.float32), ys: _rand(2, 3), a0: _rand(3)})
+
+
+def test_results_are_fresh_arrays_at_every_run() -> None:
+    g, x, fetches = _rnn_graph("lstm")
+    sess = gc.Session(g, target="cpu")
+    feed = {x: _rand(3, 2, 3)}
+    first = sess.run(fetches, feed)
+    kept = [a.copy() for a in first]
+    sess.run(fetches, {x: _rand(3, 2, 3)})
+    for a, b in zip(first, kept):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_loop_numba_cannot_run_falls_back_with_a_warning(monkeypatch) -> None:
+    from numba.core.errors import TypingError
+
+    g, x, fetches = _rnn_graph("simple_rnn")
+    sess = gc.Session(g, target="cpu")
+    sess.run(fetches, {x: _rand(3, 2, 3)})  # compiles the bodies and their loops
+    for body in _scan_bodies(g):
+        module = body.cache["cpu"].loop.module
+
+        class Broken:
+            shapes = staticmethod(module.shapes)
+
+            @staticmethod
+            def loop(*args):
+                raise TypingError("Failed in nopython mode pipeline")
+        monkeypatch.setattr(body.cache["cpu"].loop, "module", Broken)
+    feed = {x: _rand(3, 2, 3)}
+    expected = gc.Session(g, target="reference").run(fetches, feed)
+    with pytest.warns(RuntimeWarning, match="compiled scan loop failed"):
+        got = sess.run(fetches, feed)
+    for e, r in zip(expected, got):
+        np.testing.assert_allclose(r, e, rtol=2e-5, atol=2e-6)
