@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from graphc.lower import Plan
 
 from . import codegen
