@@ -168,3 +168,109 @@ def test_a_loop_numba_cannot_run_falls_back_with_a_warning(monkeypatch) -> None:
         got = sess.run(fetches, feed)
     for e, r in zip(expected, got):
         np.testing.assert_allclose(r, e, rtol=2e-5, atol=2e-6)
+
+
+# -- GEMM forms (loop_gemm.py, loop_blas.py) and merged elementwise loops (loop_emit.py) --
+
+def _gemm_counts() -> dict:
+    from graphc.backends.numba_cpu import loop_emit, loop_gemm
+
+    return {**loop_gemm.COUNTERS, **loop_emit.COUNTERS}
+
+
+def _delta(before: dict) -> dict:
+    return {k: v - before[k] for k, v in _gemm_counts().items()}
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_weight_gradients_accumulate_after_the_loop_and_recomputed_gemms_are_batched(
+        reverse: bool) -> None:
+    g = gc.Graph()
+    with g.as_default():
+        xs = gc.placeholder(gc.float32, (None, None, 4))
+        R = gc.placeholder(gc.float32, (4, 4))
+        W = gc.placeholder(gc.float32, (4, 4))
+        # x_t @ W^T: a batched GEMM with a transposed const; h @ R: the recurrence
+        out = scan(lambda h, x: gc.tanh(gc.matmul(x, W, transpose_b=True) + h @ R), xs,
+                   gc.zeros_like(xs[0]), reverse=reverse)
+        grads = gc.gradients(gc.reduce_sum(out * out), [xs, R, W])
+    before = _gemm_counts()
+    _compare(g, [out, *grads], {xs: _rand(5, 2, 4), R: _rand(4, 4) * 0.5,
+                                W: _rand(4, 4) * 0.5})
+    moved = _delta(before)
+    # forward: x@W^T batched; gradient: x@W^T and h@R recomputed (batched), dR and dW
+    # accumulated after the loop
+    assert moved["hoisted"] >= 3 and moved["accumulated"] >= 2
+    assert all(b.cache["cpu"].loop is not None for b in _scan_bodies(g))
+    _compare(g, [out, *grads], {xs: np.zeros((3, 0, 4), np.float32), R: _rand(4, 4),
+                                W: _rand(4, 4)})  # a zero batch: the GEMMs add nothing
+
+
+def test_lstm_gradient_elementwise_maps_share_loops() -> None:
+    g, x, fetches = _rnn_graph("lstm")
+    before = _gemm_counts()
+    _compare(g, fetches, {x: _rand(4, 3, 3)})
+    moved = _delta(before)
+    assert moved["merged"] >= 5 and moved["hoisted"] >= 1 and moved["accumulated"] >= 1
+
+
+def test_second_order_through_accumulated_weight_gradients() -> None:
+    g = gc.Graph()
+    with g.as_default():
+        xs = gc.placeholder(gc.float32, (None, 2, 3))
+        R = gc.placeholder(gc.float32, (3, 3))
+        out = scan(lambda h, x: gc.tanh(x + h @ R), xs, gc.zeros((2, 3)))
+        (gR,) = gc.gradients(gc.reduce_sum(out * out), [R])
+        (ggR,) = gc.gradients(gc.reduce_sum(gR * gR), [R])
+    before = _gemm_counts()
+    _compare(g, [out, gR, ggR], {xs: _rand(4, 2, 3), R: _rand(3, 3) * 0.5})
+    assert _delta(before)["accumulated"] >= 1
+    assert all(b.cache["cpu"].loop is not None for b in _scan_bodies(g))
+
+
+def test_gemm_accumulators_the_pattern_does_not_cover_run_per_step() -> None:
+    from graphc.ops.control import Body, scan_op
+
+    body_graph = gc.Graph()
+    with body_graph.as_default():
+        read, const = gc.placeholder(gc.float32, (3, 3)), gc.placeholder(gc.float32, (3, 3))
+        x, k = gc.placeholder(gc.float32, (2, 3)), gc.placeholder(gc.float32, (2, 3))
+        news = [read + gc.matmul(x, x, transpose_a=True),   # its carry is also read below
+                const + gc.matmul(k, x, transpose_a=True)]  # an invariant operand
+        body = Body(body_graph, [read, const, x, k], [*news, read * 2.0], 2, 1)
+    g = gc.Graph()
+    with g.as_default():
+        xs = gc.placeholder(gc.float32, (None, 2, 3))
+        K = gc.placeholder(gc.float32, (2, 3))
+        finals, ys = scan_op(body, [gc.zeros((3, 3)), gc.ones((3, 3))], [xs], [K])
+    before = _gemm_counts()
+    _compare(g, [*finals, *ys], {xs: _rand(4, 2, 3), K: _rand(2, 3)})
+    moved = _delta(before)
+    assert moved["accumulated"] == 0 and moved["hoisted"] == 0
+    assert body.cache["cpu"].loop is not None
+
+
+@pytest.mark.filterwarnings("ignore::numba.core.errors.NumbaPerformanceWarning")  # strided
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_loop_gemm_matches_numpy(dtype) -> None:
+    import numba
+    from graphc.backends.numba_cpu.loop_blas import gemm
+
+    @numba.njit
+    def call(a, b, out, ta, tb):
+        gemm(a, b, out, ta, tb)
+
+    for ta in (False, True):
+        for tb in (False, True):
+            for m, k, n in [(4, 3, 5), (2, 0, 3), (0, 3, 2)]:
+                a = RNG.normal(size=(k, m) if ta else (m, k)).astype(dtype)
+                b = RNG.normal(size=(n, k) if tb else (k, n)).astype(dtype)
+                out = np.full((m, n), np.nan, dtype)
+                call(a, b, out, ta, tb)
+                want = (a.T if ta else a) @ (b.T if tb else b)
+                np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+    a = RNG.normal(size=(4, 6)).astype(dtype)[:, ::2]  # strided: np.dot's path
+    b = RNG.normal(size=(3, 2)).astype(dtype)
+    out = np.empty((4, 2), dtype)
+    call(a, b, out, False, False)
+    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-6)

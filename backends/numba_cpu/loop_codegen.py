@@ -12,7 +12,9 @@ elementwise chains). Output: the source of a module with two functions,
 Every value of the body lives in a slice of a per-dtype *workspace* that the caller
 allocates once per input shapes and reuses across runs (the loop allocates nothing). A new
 carry that a step wrote into its own buffer is *swapped* with the carry's buffer instead of
-copied; steps that read only consts and literals run once, before the loop. Per-op code:
+copied; steps that read only consts and literals run once, before the loop, and so do
+GEMMs of a scanned input by a const (batched), while a carry that only accumulates GEMMs
+gets one GEMM after the loop (:mod:`.loop_gemm`). Per-op code:
 :mod:`.loop_emit`. A body with an op that has no emitter raises
 :class:`~.loop_shapes.Unsupported` (the runtime keeps the Python loop for it).
 """
@@ -23,8 +25,9 @@ from typing import Any
 
 from graphc.lower import Plan
 
-from . import codegen
+from . import codegen, loop_blas
 from .loop_emit import EMITTERS, emit_constant, emit_fused
+from .loop_gemm import accumulate_into, find_accumulators, finish_accumulators
 from .loop_shapes import Unsupported
 from .loop_values import ALIGN, Gen, LoopSource, Val
 
@@ -32,7 +35,10 @@ __all__ = ["generate_loop", "Unsupported"]
 
 # codegen's prelude imports what the elementwise formulas call (and carries a hash of
 # fastmath.py, which keys the kernel cache to it); the plain one is enough without it.
-_PRELUDE = getattr(codegen, "_PRELUDE", "import math\nimport numpy as np\nimport numba\n") + "\n"
+# The loops' GEMM (loop_blas.py) is keyed in by its stamp: which BLAS, and its file's hash.
+_PRELUDE = (getattr(codegen, "_PRELUDE", "import math\nimport numpy as np\nimport numba\n")
+            + "from graphc.backends.numba_cpu.loop_blas import gemm\n"
+            + f"# loop_blas {loop_blas.STAMP}\n\n")
 
 
 def generate_loop(plan: Plan, n_carry: int, n_xs: int) -> LoopSource:
@@ -42,8 +48,9 @@ def generate_loop(plan: Plan, n_carry: int, n_xs: int) -> LoopSource:
     if any(spec.shape is None for n in ir.nodes for spec in n.specs):
         raise Unsupported("a value of unknown rank")
     carries, xs, consts = _inputs(gen, ir.feeds, n_carry, n_xs)
+    gen.accumulate = find_accumulators(plan, n_carry)
     for step in plan.steps:
-        _emit_step(gen, step)
+        _emit_step(gen, step, carries)
     outs = [gen.val(r) for r in ir.fetches]
     if len(outs) < n_carry:
         raise Unsupported("fewer outputs than carries")
@@ -53,6 +60,7 @@ def generate_loop(plan: Plan, n_carry: int, n_xs: int) -> LoopSource:
     update = _carry_update(gen, carries, outs[:n_carry])
     homes = [gen.buffer(c.dtype, c.dims).name for c in carries]  # where each carry starts
     ys = outs[n_carry:]
+    finish_accumulators(gen, ys)
     src = _shape_function(gen, ys) + _loop_function(gen, carries, homes, xs, consts, ys,
                                                     update)
     dtypes = sorted({b[1] for b in gen.buffers}, key=str)
@@ -90,22 +98,30 @@ def _inputs(gen: Gen, feeds: list, n_carry: int, n_xs: int) -> tuple[list, list,
     return carries, xs, consts
 
 
-def _emit_step(gen: Gen, step: Any) -> None:
+def _emit_step(gen: Gen, step: Any, carries: list[Val]) -> None:
     node = step.node
     if step.kind == "feed":
         return
     gen.hoist = all(gen.val(r).invariant for r in step.inputs)
-    if step.kind == "constant":
-        outs = emit_constant(gen, node)
-    elif step.kind == "fused":
-        outs = emit_fused(gen, step)
-    elif step.kind in ("library", "fallback") and node.op in EMITTERS:
-        outs = EMITTERS[node.op](gen, node)
-    else:
-        raise Unsupported(f"{step.kind} step {node.op}")
+    outs = None
+    if step.kind == "fused" and node.uid in gen.accumulate:  # carry + deferred GEMM
+        outs = accumulate_into(gen, node, carries[gen.accumulate[node.uid]])
+    if outs is None:
+        outs = _emit_op(gen, step)
     gen.hoist = False
     for i, val in enumerate(outs):
         gen.values[(node.uid, i)] = val
+
+
+def _emit_op(gen: Gen, step: Any) -> list[Val]:
+    node = step.node
+    if step.kind == "constant":
+        return emit_constant(gen, node)
+    if step.kind == "fused":
+        return emit_fused(gen, step)
+    if step.kind in ("library", "fallback") and node.op in EMITTERS:
+        return EMITTERS[node.op](gen, node)
+    raise Unsupported(f"{step.kind} step {node.op}")
 
 
 def _carry_update(gen: Gen, carries: list[Val], news: list[Val]) -> list[str]:
@@ -168,12 +184,12 @@ def _loop_function(gen: Gen, carries: list[Val], homes: list[str], xs: list[Val]
     step = ["t = steps - 1 - s_ if reverse else s_"]
     step += [f"{x.name} = xs{j}[t]" if x.dims else f"{x.name} = xs{j}[t:t + 1]"
              for j, x in enumerate(xs)]
-    step += gen.body
+    step += gen.body + gen.tail
     step += [f"ys{j}[t] = {y.name}" if y.dims else f"ys{j}[t] = {y.name}[0]"
              for j, y in enumerate(ys)]
     step += update
     lines = (head + carry_bufs + gen.prologue + ["steps = xs0.shape[0]", "for s_ in range(steps):"]
-             + ["    " + ln for ln in step]
+             + ["    " + ln for ln in step] + gen.epilogue
              + [f"cout{i}[:] = {c.name}" for i, c in enumerate(carries)] + ["return 0"])
     return ('@numba.njit(cache=True, nogil=True, error_model="numpy")\n'
             f"def loop({', '.join(args)}):\n" + "".join(f"    {ln}\n" for ln in lines))

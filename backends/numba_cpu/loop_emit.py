@@ -3,8 +3,8 @@
 An emitter takes the :class:`~.loop_values.Gen` and the IR node (a fused *step* for
 :func:`emit_fused`), emits its lines and returns the :class:`~.loop_values.Val` of each
 output. These are the ops of RNN bodies and their gradients: fused elementwise groups (from
-the same scalar formulas as the cpu kernels), GEMM (``np.dot`` into the output buffer:
-BLAS), split/split_like (views, no copy), concat, sum_to_like/broadcast_like (an alias when
+the same scalar formulas as the cpu kernels), GEMM (BLAS, per step or batched:
+:mod:`.loop_gemm`), split/split_like (views, no copy), concat, sum_to_like/broadcast_like (an alias when
 the shapes provably agree, else a loop), fill_like and scalar constants (computed once,
 before the loop), and the reshapes of gradients (views). Anything else raises
 :class:`~.loop_shapes.Unsupported`.
@@ -18,6 +18,7 @@ from typing import Any, Callable
 from graphc.kernel_source import scalar_body
 
 from . import codegen
+from .loop_gemm import emit_matmul
 from .loop_shapes import Unsupported
 from .loop_values import Gen, Val, literal
 
@@ -25,10 +26,13 @@ from .loop_values import Gen, Val, literal
 # codegen has them: the loop's elementwise code should be as fast as the kernels'.
 _fast_f32 = getattr(codegen, "_fast_f32", lambda step, lines: lines)
 
-__all__ = ["EMITTERS", "emit_fused", "emit_constant"]
+__all__ = ["COUNTERS", "EMITTERS", "emit_constant", "emit_fused"]
+
+#: ``merged``: elementwise maps emitted into the previous map's outer loops.
+COUNTERS: dict[str, int] = {"merged": 0}
 
 Emitter = Callable[[Gen, Any], list]
-EMITTERS: dict[str, Emitter] = {}
+EMITTERS: dict[str, Emitter] = {"matmul": emit_matmul}  # GEMM forms: loop_gemm.py
 
 
 def _emitter(op: str) -> Callable[[Emitter], Emitter]:
@@ -112,7 +116,20 @@ def emit_map(gen: Gen, ins: list[Val], out: Val, render: Callable[[list, str], l
                if last else f"{out_row} = {out.name}")
     lines = pre + [f"for i{last} in range({gen.dims.expr(dims[last])}):"]
     lines += ["    " + ln for ln in render(loads, f"{out_row}[i{last}]")]
-    gen.loop_nest(dims[:last], lines)
+    _nest(gen, dims[:last], lines)
+
+
+def _nest(gen: Gen, outer: tuple, lines: list[str]) -> None:
+    """``lines`` inside loops over ``outer``; inside the previous map's loops when they are
+    the last lines emitted and run over the same dims (:attr:`Gen.nest`)."""
+    target = gen.prologue if gen.hoist else gen.body
+    key = (tuple(gen.dims.find(d) for d in outer), gen.hoist)
+    if outer and gen.nest is not None and gen.nest == (key, len(target)):
+        target.extend("    " * len(outer) + ln for ln in lines)
+        COUNTERS["merged"] += 1
+    else:
+        gen.loop_nest(outer, lines)
+    gen.nest = (key, len(target))
 
 
 def emit_fused(gen: Gen, step: Any) -> list[Val]:
@@ -136,24 +153,6 @@ def emit_constant(gen: Gen, node: Any) -> list[Val]:
         raise Unsupported("a non-scalar constant")
     out = gen.buffer(value.dtype, ())
     gen.prologue.append(f"{out.name}[0] = {literal(value.item(), value.dtype)}")
-    return [out]
-
-
-@_emitter("matmul")
-def _matmul(gen: Gen, node: Any) -> list[Val]:
-    a, b = (gen.val(r) for r in node.inputs)
-    if len(a.dims) != 2 or len(b.dims) != 2 or a.dtype.kind != "f" or a.dtype != b.dtype:
-        raise Unsupported("matmul other than 2-D float @ 2-D float")
-    ta, tb = node.attrs["transpose_a"], node.attrs["transpose_b"]
-    m, k = a.dims[::-1] if ta else a.dims
-    k2, n = b.dims[::-1] if tb else b.dims
-    gen.dims.same(k, k2)
-    out = gen.buffer(a.dtype, (m, n))
-
-    def operand(v: Val, t: bool) -> str:  # BLAS takes C or F order: copy a strided view
-        text = v.name if v.contiguous else f"np.ascontiguousarray({v.name})"
-        return f"{text}.T" if t else text
-    gen.emit(f"np.dot({operand(a, ta)}, {operand(b, tb)}, {out.name})")
     return [out]
 
 

@@ -2,7 +2,8 @@
 
 One :class:`Gen` collects, while :mod:`.loop_codegen` walks the body's steps, the symbolic
 dimensions (:class:`~.loop_shapes.Dims`), the workspace buffers, the lines that run once
-before the loop (loop-invariant steps) and the lines of one iteration; :class:`Val` is one
+before the loop (loop-invariant steps, batched GEMMs), the lines of one iteration and
+those after the loop (accumulated GEMMs, :mod:`.loop_gemm`); :class:`Val` is one
 value of the body as the generated code names it.
 """
 
@@ -60,6 +61,16 @@ class Gen:
     body: list[str] = field(default_factory=list)
     hoist: bool = False  # the current step reads loop invariants only
     steps: Any = None    # the symbol of the number of steps T
+    tail: list[str] = field(default_factory=list)      # end of each step (stack copies)
+    epilogue: list[str] = field(default_factory=list)  # after the loop
+    # Accumulated carries (loop_gemm.py): matmul/add uid -> carry index; the deferred
+    # products (uid -> (p, q, dims)); the carries that take them, after the loop.
+    accumulate: dict[int, int] = field(default_factory=dict)
+    deferred: dict[int, tuple] = field(default_factory=dict)
+    pending: list[tuple[int, Val]] = field(default_factory=list)
+    # The last elementwise map's outer loops: ((dims, hoisted), length of the lines they
+    # end) -- the next map over the same dims joins them if nothing came in between.
+    nest: Optional[tuple] = None
     _n: int = 0
 
     def name(self, prefix: str = "u") -> str:
