@@ -3,11 +3,15 @@
 ``compile(program)`` lowers the program (:mod:`graphc.lower`: the pass pipeline over an IR
 copy, then one step per fused group or node) and returns an
 :class:`~graphc.backends.numba_cpu.runtime.Executable`. Fused elementwise groups become
-generated Numba loops (:mod:`.codegen`, cached on disk by :mod:`.cache`); GEMM goes to BLAS
-(:mod:`.kernels`); convolution is Numba im2col/col2im around BLAS (:mod:`.conv_kernels`);
-max pooling (:mod:`.pool_kernels`), reductions and broadcast helpers (:mod:`.reduce_kernels`)
-and softmax cross-entropy (:mod:`.loss_kernels`) are Numba loops; the ops listed in
-:data:`.kernels.FALLBACK` run their NumPy reference.
+generated Numba loops (:mod:`.codegen`, vectorized float32 transcendentals from
+:mod:`.fastmath`, cached on disk by :mod:`.cache`); GEMM goes to BLAS (:mod:`.kernels`);
+convolution is blocked im2col + BLAS, or direct loops for few input taps
+(:mod:`.conv_kernels`); pooling (:mod:`.pool_kernels`, 2x2 windows in :mod:`.pool_2x2`),
+reductions and broadcast helpers (:mod:`.reduce_kernels`) and softmax cross-entropy and its
+gradient (:mod:`.loss_kernels`) are Numba loops; a ``scan`` runs as one generated Numba
+function per loop (:mod:`.scan_loop`) when its body allows; the ops listed in
+:data:`.kernels.FALLBACK` run their NumPy reference. Parallel loops use Numba's workqueue
+layer (:mod:`.threads`).
 
 Environment: ``GRAPHC_CACHE_DIR`` (kernel cache), ``GRAPHC_DEBUG=passes`` (print the pass
 reports), ``verify`` (re-infer after each pass), ``nodes`` (no fusion; check every node's
