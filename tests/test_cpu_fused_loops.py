@@ -75,3 +75,29 @@ def test_rows_loop_in_parallel_with_a_scalar_operand() -> None:
     got, variants = _run(lambda x, y: gc.tanh(x + y) * 2.0, ((None, 64), a), ((64,), b))
     np.testing.assert_allclose(got, np.tanh(a + b) * 2, rtol=1e-5, atol=1e-6)
     assert variants == {"rows_par"}
+
+
+def test_in_place_updates_use_the_aliasing_loop_and_match_the_reference() -> None:
+    def build():
+        g = gc.Graph()
+        with g.as_default():
+            x = gc.placeholder(gc.float32, (None, 6))
+            w = gc.Variable(np.linspace(-1, 1, 24, dtype=np.float32).reshape(6, 4), name="w")
+            loss = gc.reduce_mean(gc.square(gc.tanh(x @ w)))
+            train = gc.train.AdamOptimizer(0.1).minimize(loss)
+        return g, x, loss, train
+
+    data = _rand(5, 6)
+    results = {}
+    for target in ("reference", "cpu"):
+        g, x, loss, train = build()
+        sess = gc.Session(g, target=target)
+        step = sess.make_callable([loss, train], [x])
+        for _ in range(3):
+            step(data)
+        results[target] = sess.state["w"].copy()
+        if target == "cpu":
+            _, exe = sess._program(step._elements, step.inputs)
+            variants = set().union(*[set(k._ready) for k in exe.kernels])
+            assert "flat_io" in variants  # the weight and slot updates write in place
+    np.testing.assert_allclose(results["cpu"], results["reference"], rtol=1e-5, atol=1e-6)

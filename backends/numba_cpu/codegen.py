@@ -96,6 +96,7 @@ class KernelSource:
     n_inputs: int
     scalars: tuple[bool, ...] = ()
     rows: Optional[RowSplit] = None
+    inplace: Optional[int] = None
 
 
 def _numba_type(dtype) -> str:
@@ -174,8 +175,25 @@ def _row_loops(step: Step, split: RowSplit, scalars: tuple[bool, ...], rank: int
     return lines
 
 
-def generate(step: Step) -> KernelSource:
-    """The module source of a ``fused`` step."""
+def _inplace_flat(step: Step, scalars: tuple[bool, ...], k: int, args: str,
+                  hoisted: list[str], par: bool) -> list[str]:
+    """``flat_io``: the flat loop when input ``k`` is the output's own buffer (an optimizer
+    update written into its variable). It reads ``out[i]`` for that input: with two
+    pointers to one array LLVM's overlap check failed at run time and every in-place update
+    ran its scalar loop (Adam's weight update: 2.8 ns an element instead of 0.9)."""
+    suffix = "_par" if par else ""
+    loads = _indexed(scalars, "i")
+    loads[k] = "out[i]"
+    return [f"SIG_flat_io{suffix} = SIG_flat{suffix}",
+            f"@numba.njit({'parallel=True, **_OPTS' if par else '**_OPTS'})\n"
+            f"def flat_io{suffix}({args}):", *hoisted,
+            f"    for i in {'prange' if par else 'range'}(out.shape[0]):",
+            *["        " + ln for ln in _body(step, loads, "out[i]")]]
+
+
+def generate(step: Step, inplace: Optional[int] = None) -> KernelSource:
+    """The module source of a ``fused`` step; ``inplace``: the input that may be the
+    output's own buffer at run time (it gets ``flat_io`` variants)."""
     root = step.nodes[-1]
     rank = len(root.specs[0].shape)
     scalars = tuple(_is_scalar(s.specs[i]) for s, i in step.inputs)
@@ -194,6 +212,8 @@ def generate(step: Step) -> KernelSource:
         src.extend(hoisted)
         src.append(f"    for i in {loop}(out.shape[0]):")
         src.extend("        " + ln for ln in _body(step, _indexed(scalars, "i"), "out[i]"))
+        if inplace is not None:
+            src.extend(_inplace_flat(step, scalars, inplace, args, hoisted, par))
         # rows: contiguous operands of the output's rank, broadcasting as ``split`` says
         if split is not None:
             src.append(f"SIG_rows{suffix} = {_signature(step, scalars, rank, 'C')}")
@@ -212,4 +232,5 @@ def generate(step: Step) -> KernelSource:
         src.extend("    " * (r + 1) + ln for ln in _body(step, _indexed(scalars, idx),
                                                         f"out[{idx}]"))
         src.append("")
-    return KernelSource("\n".join(src) + "\n", rank, len(step.inputs), scalars, split)
+    return KernelSource("\n".join(src) + "\n", rank, len(step.inputs), scalars, split,
+                        inplace)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import Any, Callable, MutableMapping, Sequence
+from typing import Any, Callable, MutableMapping, Optional, Sequence
 
 import numpy as np
 from numba.core.errors import NumbaError
@@ -41,9 +41,9 @@ _COSTLY = re.compile(r"math\.(exp|expm1|log|log1p|tanh|erf|sin|cos)\(|\*\*")
 class FusedKernel:
     """A fused group's generated module; compiles each loop variant on first use."""
 
-    def __init__(self, step: Step) -> None:
+    def __init__(self, step: Step, inplace: Optional[int] = None) -> None:
         self.step = step
-        self.src = codegen.generate(step)
+        self.src = codegen.generate(step, inplace)
         self.module = cache.load_source(self.src.source)
         self._ready: dict[str, Any] = {}
         self._fits: dict[tuple, bool] = {}  # shapes -> whether the rows loop applies
@@ -91,7 +91,9 @@ class FusedKernel:
             else:
                 break
         else:
-            self._launch("flat", par, out.reshape(-1), flat)
+            k = self.src.inplace
+            io = k is not None and ins[k] is out  # updating that input's buffer in place
+            self._launch("flat_io" if io else "flat", par, out.reshape(-1), flat)
             return
         if not shape:
             out, shape = out.reshape(1), (1,)
@@ -124,6 +126,17 @@ class FusedKernel:
             fit = self._fits[key] = row_split.fits(split, shape, [a.shape for a in ins],
                                                    self.src.scalars)
         return fit
+
+
+def _aliased_input(step: Step, reuse: Any, var_name: Optional[str]) -> Optional[int]:
+    """The input of ``step`` whose buffer the plan lets it overwrite, if any: the reused
+    buffer, or the variable it updates in place."""
+    for k, (src, i) in enumerate(step.inputs):
+        if reuse is not None and (src.uid, i) == (reuse[0].uid, reuse[1]):
+            return k
+        if var_name is not None and src.op == "variable" and src.name == var_name:
+            return k
+    return None
 
 
 def _broadcast(a: np.ndarray, shape: tuple) -> np.ndarray:
@@ -221,17 +234,17 @@ class Executable:
         return _fallback(node, [slots[(node.uid, i)] for i in range(len(node.specs))], ins)
 
     def _build_fused(self, step: Step, out: int, ins: list[int]) -> Callable:
-        try:
-            kernel = FusedKernel(step)
-        except Exception as err:  # noqa: BLE001 - generation failed: run the refs instead
-            return self._fused_fallback(step, err)
-        self.kernels.append(kernel)
         root = step.node
-        dtype = root.specs[0].dtype.np
-        alloc = self._alloc_for(out)
         reuse = self.plan.ir.inplace.get(root.uid)
         reuse_slot = self.slots[(reuse[0].uid, reuse[1])] if reuse is not None else None
         var_name = self.plan.ir.inplace_var.get(root.uid)
+        try:
+            kernel = FusedKernel(step, _aliased_input(step, reuse, var_name))
+        except Exception as err:  # noqa: BLE001 - generation failed: run the refs instead
+            return self._fused_fallback(step, err)
+        self.kernels.append(kernel)
+        dtype = root.specs[0].dtype.np
+        alloc = self._alloc_for(out)
         fallback = self._fused_fallback(step, None)
 
         shapes: dict[tuple, tuple] = {}  # input shapes -> output shape, as np.broadcast_shapes
