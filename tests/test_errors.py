@@ -136,12 +136,16 @@ def test_runtime_shape_mismatch_in_unknown_dims() -> None:
         gc.Session(target="reference").run(a + b, {a: np.ones(3), b: np.ones(4)})
 
 
-def test_sparse_xent_label_out_of_range() -> None:
+@pytest.mark.parametrize("target", ["reference", "cpu"])
+@pytest.mark.parametrize("fetch_gradient", [False, True])
+def test_sparse_xent_label_out_of_range(target: str, fetch_gradient: bool) -> None:
     logits = gc.placeholder(gc.float32, (None, 3), name="logits")
     labels = gc.placeholder(gc.int64, (None,), name="labels")
     loss = gc.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    # The gradient alone does not run the loss: its own kernel must refuse the label too.
+    fetch = gc.gradients(gc.reduce_sum(loss), [logits])[0] if fetch_gradient else loss
     with pytest.raises(gc.FeedError, match=r"label 3 is outside \[0, 3\)"):
-        gc.Session(target="reference").run(loss, {logits: np.zeros((2, 3)), labels: [0, 3]})
+        gc.Session(target=target).run(fetch, {logits: np.zeros((2, 3)), labels: [0, 3]})
 
 
 def test_variable_initial_value_cannot_need_feeds() -> None:

@@ -24,6 +24,16 @@ __all__ = ["softmax_xent_rows", "softmax_xent_grad_rows"]
 
 
 @numba.njit(cache=True, nogil=True)
+def _row_max(row):  # pragma: no cover - compiled
+    """The row's maximum, NaN if it holds one (then the row's results are NaN, as NumPy's)."""
+    m = row[0]
+    for j in range(1, row.shape[0]):
+        v = row[j]
+        m = v if (v > m or v != v) else m
+    return np.float64(m)
+
+
+@numba.njit(cache=True, nogil=True)
 def softmax_xent_rows(labels, logits, out):  # pragma: no cover - compiled
     """``out[r] = logsumexp(logits[r]) - logits[r, labels[r]]``; returns the first row
     whose label is out of range, or -1 (then ``out`` is complete)."""
@@ -33,10 +43,7 @@ def softmax_xent_rows(labels, logits, out):  # pragma: no cover - compiled
         if lab < 0 or lab >= k:
             return r
         row = logits[r]
-        m = row[0]
-        for j in range(1, k):
-            v = row[j]
-            m = v if (v > m or v != v) else m
+        m = _row_max(row)
         s = 0.0
         for j in range(k):
             s += math.exp(np.float64(row[j]) - m)
@@ -54,10 +61,7 @@ def softmax_xent_grad_rows(labels, logits, g, out):  # pragma: no cover - compil
         if lab < 0 or lab >= k:
             return r
         row, dst = logits[r], out[r]
-        m = row[0]
-        for j in range(1, k):
-            v = row[j]
-            m = v if (v > m or v != v) else m
+        m = _row_max(row)
         s = 0.0
         for j in range(k):
             e = math.exp(np.float64(row[j]) - m)
@@ -70,8 +74,9 @@ def softmax_xent_grad_rows(labels, logits, g, out):  # pragma: no cover - compil
     return -1
 
 
-@lower("sparse_softmax_cross_entropy_grad")
-def _sparse_xent_grad(node: Any) -> Callable[[list, Alloc], np.ndarray]:
+def _row_lowering(node: Any, kernel: Any, per_class: bool) -> Callable[[list, Alloc], np.ndarray]:
+    """Run ``kernel(labels, logits, [g,] out)`` over the rows of the logits viewed as
+    (rows, classes); ``per_class``: the output has the logits' shape (else the labels')."""
     from graphc.op import get_op
 
     ref = get_op(node.op).ref
@@ -79,38 +84,26 @@ def _sparse_xent_grad(node: Any) -> Callable[[list, Alloc], np.ndarray]:
         return lambda args, alloc: ref(*args)
 
     def run(args: list, alloc: Alloc) -> np.ndarray:
-        labels, logits, g = args
+        labels, logits, *rest = args
         if logits.ndim == 0 or logits.shape[-1] == 0 or labels.shape != logits.shape[:-1] \
-                or g.shape != labels.shape:
-            return ref(labels, logits, g)  # degenerate or broadcast shapes: the reference
-        out = alloc(logits.shape, logits.dtype)
+                or any(g.shape != labels.shape for g in rest):
+            return ref(*args)  # degenerate or broadcast shapes: the reference's behavior
         k = logits.shape[-1]
-        bad = softmax_xent_grad_rows(np.ascontiguousarray(labels).reshape(-1),
-                                     np.ascontiguousarray(logits).reshape(-1, k),
-                                     np.ascontiguousarray(g).reshape(-1), out.reshape(-1, k))
-        if bad >= 0:
-            return ref(labels, logits, g)  # raises the reference's FeedError
+        out = alloc(logits.shape if per_class else labels.shape, logits.dtype)
+        flat = [np.ascontiguousarray(labels).reshape(-1),
+                np.ascontiguousarray(logits).reshape(-1, k),
+                *[np.ascontiguousarray(g).reshape(-1) for g in rest]]
+        if kernel(*flat, out.reshape(-1, k) if per_class else out.reshape(-1)) >= 0:
+            return ref(*args)  # a label out of range: the reference raises its FeedError
         return out
     return run
+
+
+@lower("sparse_softmax_cross_entropy_grad")
+def _sparse_xent_grad(node: Any) -> Callable[[list, Alloc], np.ndarray]:
+    return _row_lowering(node, softmax_xent_grad_rows, per_class=True)
 
 
 @lower("sparse_softmax_cross_entropy_with_logits")
 def _sparse_xent(node: Any) -> Callable[[list, Alloc], np.ndarray]:
-    from graphc.op import get_op
-
-    ref = get_op(node.op).ref
-    if node.specs[0].dtype.name not in ("float32", "float64"):
-        return lambda args, alloc: ref(*args)
-
-    def run(args: list, alloc: Alloc) -> np.ndarray:
-        labels, logits = args
-        if logits.ndim == 0 or logits.shape[-1] == 0 or labels.shape != logits.shape[:-1]:
-            return ref(labels, logits)  # degenerate shapes: the reference's own behavior
-        out = alloc(labels.shape, logits.dtype)
-        k = logits.shape[-1]
-        bad = softmax_xent_rows(np.ascontiguousarray(labels).reshape(-1),
-                                np.ascontiguousarray(logits).reshape(-1, k), out.reshape(-1))
-        if bad >= 0:
-            return ref(labels, logits)  # raises the reference's FeedError
-        return out
-    return run
+    return _row_lowering(node, softmax_xent_rows, per_class=False)

@@ -22,17 +22,24 @@ from .kernels import Alloc, lower
 __all__: list[str] = []
 
 
+@cuda.jit(device=True)
+def _row_stats(logits, base, depth):
+    """The row's maximum and its sum of exp(logit - maximum)."""
+    top = logits[base]
+    for c in range(1, depth):
+        top = max(top, logits[base + c])
+    total = 0.0
+    for c in range(depth):
+        total += math.exp(logits[base + c] - top)
+    return top, total
+
+
 @cuda.jit
 def _sparse_xent(out, labels, logits, depth, bad):
     row = cuda.grid(1)
     while row < out.shape[0]:
         base = row * depth
-        top = logits[base]
-        for c in range(1, depth):
-            top = max(top, logits[base + c])
-        total = 0.0
-        for c in range(depth):
-            total += math.exp(logits[base + c] - top)
+        top, total = _row_stats(logits, base, depth)
         label = labels[row]
         if label < 0 or label >= depth:
             bad[0] = 1
@@ -67,12 +74,7 @@ def _sparse_xent_grad(out, labels, logits, g, depth, bad):
     row = cuda.grid(1)
     while row < g.shape[0]:
         base = row * depth
-        top = logits[base]
-        for c in range(1, depth):
-            top = max(top, logits[base + c])
-        total = 0.0
-        for c in range(depth):
-            total += math.exp(logits[base + c] - top)
+        top, total = _row_stats(logits, base, depth)
         label = labels[row]
         if label < 0 or label >= depth:
             bad[0] = 1
