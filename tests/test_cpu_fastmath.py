@@ -119,8 +119,8 @@ def _generated_sources(monkeypatch) -> list[str]:
     seen: list[str] = []
     real = codegen.generate
 
-    def spy(step):
-        src = real(step)
+    def spy(step, *args, **kwargs):
+        src = real(step, *args, **kwargs)
         seen.append(src.source)
         return src
     monkeypatch.setattr(codegen, "generate", spy)

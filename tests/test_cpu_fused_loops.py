@@ -39,8 +39,9 @@ def _run(build, *arrays):
         y = build(*phs)
     sess = gc.Session(g, target="cpu")
     fn = sess.make_callable(y, phs)
-    got = fn(*[a for _, a in arrays])
     _, exe = sess._program(fn._elements, fn.inputs)
+    exe.program = None  # these tests are about the step kernels, not the whole-plan path
+    got = fn(*[a for _, a in arrays])
     variants = set().union(*[set(k._ready) for k in exe.kernels])
     return got, variants
 

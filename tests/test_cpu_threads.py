@@ -29,8 +29,10 @@ errors = []
 
 def work():
     sess = gc.Session(g, target="cpu")
+    run = sess.make_callable(y, [x])
+    sess._program(run._elements, run.inputs)[1].program = None  # the step kernels, here
     for _ in range(20):
-        if not np.allclose(sess.run(y, {x: data}), want, atol=1e-5):
+        if not np.allclose(run(data), want, atol=1e-5):
             errors.append("wrong")
 
 threads = [threading.Thread(target=work) for _ in range(3)]

@@ -31,12 +31,12 @@ from .loop_gemm import accumulate_into, find_accumulators, finish_accumulators
 from .loop_shapes import Unsupported
 from .loop_values import ALIGN, Gen, LoopSource, Val
 
-__all__ = ["generate_loop", "Unsupported"]
+__all__ = ["PRELUDE", "Unsupported", "emit_op", "generate_loop"]
 
 # codegen's prelude imports what the elementwise formulas call (and carries a hash of
 # fastmath.py, which keys the kernel cache to it); the plain one is enough without it.
 # The loops' GEMM (loop_blas.py) is keyed in by its stamp: which BLAS, and its file's hash.
-_PRELUDE = (getattr(codegen, "_PRELUDE", "import math\nimport numpy as np\nimport numba\n")
+PRELUDE = (getattr(codegen, "_PRELUDE", "import math\nimport numpy as np\nimport numba\n")
             + "from graphc.backends.numba_cpu.loop_blas import gemm\n"
             + f"# loop_blas {loop_blas.STAMP}\n\n")
 
@@ -64,7 +64,7 @@ def generate_loop(plan: Plan, n_carry: int, n_xs: int) -> LoopSource:
     src = _shape_function(gen, ys) + _loop_function(gen, carries, homes, xs, consts, ys,
                                                     update)
     dtypes = sorted({b[1] for b in gen.buffers}, key=str)
-    return LoopSource(_PRELUDE + src, dtypes, n_carry, len(ys))
+    return LoopSource(PRELUDE + src, dtypes, n_carry, len(ys))
 
 
 def _inputs(gen: Gen, feeds: list, n_carry: int, n_xs: int) -> tuple[list, list, list]:
@@ -107,13 +107,15 @@ def _emit_step(gen: Gen, step: Any, carries: list[Val]) -> None:
     if step.kind == "fused" and node.uid in gen.accumulate:  # carry + deferred GEMM
         outs = accumulate_into(gen, node, carries[gen.accumulate[node.uid]])
     if outs is None:
-        outs = _emit_op(gen, step)
+        outs = emit_op(gen, step)
     gen.hoist = False
     for i, val in enumerate(outs):
         gen.values[(node.uid, i)] = val
 
 
-def _emit_op(gen: Gen, step: Any) -> list[Val]:
+def emit_op(gen: Gen, step: Any) -> list[Val]:
+    """The Vals of a constant, fused or emittable library/fallback step's outputs (its
+    lines emitted); raises :class:`Unsupported` for any other step."""
     node = step.node
     if step.kind == "constant":
         return emit_constant(gen, node)

@@ -6,7 +6,7 @@ output. These are the ops of RNN bodies and their gradients: fused elementwise g
 the same scalar formulas as the cpu kernels), GEMM (BLAS, per step or batched:
 :mod:`.loop_gemm`), split/split_like (views, no copy), concat, sum_to_like/broadcast_like (an alias when
 the shapes provably agree, else a loop), fill_like and scalar constants (computed once,
-before the loop), and the reshapes of gradients (views). Anything else raises
+before the loop), and reshapes (views). Anything else raises
 :class:`~.loop_shapes.Unsupported`.
 """
 
@@ -324,3 +324,24 @@ def _reshape_like(gen: Gen, node: Any) -> list[Val]:
     x, like = (gen.val(r) for r in node.inputs)
     gen.dims.require(f"{gen.dims.product(x.dims)} == {gen.dims.product(like.dims)}")
     return _reshape(gen, x, like.dims)
+
+
+@_emitter("reshape")
+def _reshape_to(gen: Gen, node: Any) -> list[Val]:
+    x = gen.val(node.inputs[0])
+    dims, total = gen.dims, gen.dims.product(x.dims)
+    target = node.attrs["shape"]
+    known = 1
+    for d in target:
+        known *= d if d != -1 else 1
+    out: list = []
+    for d, static in zip(target, node.specs[0].shape):
+        if d != -1:
+            out.append(d)
+        elif isinstance(static, int):
+            out.append(static)
+        else:  # the -1 of an unknown count (inference refused known == 0)
+            dims.require(f"({total}) % {known} == 0")
+            out.append(dims.fresh(f"({total}) // {known}"))
+    dims.require(f"{total} == {dims.product(tuple(out))}")
+    return _reshape(gen, x, tuple(out))

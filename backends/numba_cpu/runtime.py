@@ -24,6 +24,7 @@ from graphc.op import Kind, get_op
 
 from . import cache, codegen, row_split
 from .kernels import LIBRARY
+from .program_runtime import compiled_program
 from .threads import PARALLEL_LOCK, choose_threading_layer
 
 __all__ = ["Executable", "FusedKernel", "PARALLEL_MIN_ELEMENTS"]
@@ -167,6 +168,9 @@ class Executable:
         self.kernels: list[FusedKernel] = []
         for step in plan.steps:
             self.runs.append(self._build(step))
+        # The whole plan as one Numba function when it allows (inference: program_runtime);
+        # the steps above run whenever it cannot.
+        self.program = None if check_nodes else compiled_program(plan)
 
     # -- building the step closures -----------------------------------------------------
 
@@ -299,6 +303,10 @@ class Executable:
 
     def __call__(self, feeds: Sequence[np.ndarray], state: MutableMapping[str, np.ndarray],
                  step: int) -> list[np.ndarray]:
+        if self.program is not None:
+            results = self.program(feeds, state)
+            if results is not None:
+                return results
         vals: list[Any] = [None] * self.n_slots
         for slot, array in zip(self.feed_slots, feeds):
             vals[slot] = array

@@ -1,0 +1,196 @@
+"""One Numba function for a whole inference plan: every step of a run in one call.
+
+At batch 1 the step-by-step executable (:mod:`.runtime`) is bound by Python dispatch: an
+MLP's 13 closures cost about as much as its three GEMMs. This module turns a plan whose
+every step has an emitter into one generated ``@njit`` function, reusing the compiled scan
+loops' machinery: :class:`~.loop_values.Gen`, the per-op emitters of :mod:`.loop_emit`
+(fused groups, GEMM -- here :func:`.program_blas.gemm`, GEMV at batch 1 --, views,
+split/concat...) and the symbolic shapes of :mod:`.loop_shapes`. The generated module holds
+
+* ``shapes(s)`` (plain Python, ``s`` the inputs' shapes): the dims and workspace offsets
+  (one int64 array), the workspace sizes and the fetches' shapes; None when an assumption
+  of the generated code fails at run time (the caller runs the step-by-step executable);
+* ``program(dims, workspaces..., inputs..., outputs...)`` (``@njit``): the whole run.
+
+Inputs are the feeds, the variables (read from the session's state by the caller) and the
+non-scalar constants, in that order (weights are arguments, never baked-in globals). Each
+fetch is written into a fresh output array the caller allocates: a fetched value that a
+step computes into a buffer of its own is computed straight into the output array (no
+copy); anything else (a view, an input, a value fetched twice) is copied into it. Other
+values live in per-dtype workspaces that the caller allocates once per input shapes. The
+kernel is specialized on dtypes and ranks only, so a new batch size compiles nothing.
+
+A plan with variable writes, effects, random ops, a value of unknown rank, float16 or a
+step without an emitter raises :class:`~.loop_shapes.Unsupported`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from graphc.lower import Plan
+from graphc.op import Kind, get_op
+
+from . import program_blas
+from .loop_codegen import PRELUDE, emit_op
+from .loop_emit import EMITTERS
+from .loop_shapes import Unsupported
+from .loop_values import ALIGN, Gen, Val
+
+__all__ = ["Input", "ProgramSource", "Unsupported", "generate_program"]
+
+# The emitters call ``gemm``: here program_blas's, which sends batch-1 products to GEMV.
+_PROGRAM_PRELUDE = (PRELUDE + "from graphc.backends.numba_cpu.program_blas import gemm\n"
+                    + f"# program_blas {program_blas.STAMP}\n\n")
+_DTYPES = {np.dtype(t) for t in ("float32", "float64", "int8", "int16", "int32", "int64",
+                                 "uint8", "bool")}
+
+
+@dataclass
+class Input:
+    """One argument of the generated program: ``kind`` feed (``index`` into the feeds),
+    variable (``name`` in the state) or constant (``value``, the array to pass)."""
+
+    kind: str
+    dtype: np.dtype
+    rank: int
+    index: int = 0
+    name: str = ""
+    value: Any = None
+
+
+@dataclass
+class ProgramSource:
+    """The generated module's source and what the runtime needs to call it."""
+
+    source: str
+    inputs: list[Input]
+    ws_dtypes: list[np.dtype]
+    out_dtypes: list[np.dtype]
+    out_ranks: list[int]
+
+
+def generate_program(plan: Plan) -> ProgramSource:
+    """The module source running all of ``plan``; raises :class:`Unsupported`."""
+    ir, gen = plan.ir, Gen()
+    _check_plan(plan)
+    inputs = _inputs(gen, plan)
+    for step in plan.steps:
+        if step.kind in ("feed", "variable") or (step.kind == "constant"
+                                                 and (step.node.uid, 0) in gen.values):
+            continue
+        gen.hoist = False
+        for i, val in enumerate(emit_op(gen, step)):
+            gen.values[(step.node.uid, i)] = val
+    outs = [gen.val(r) for r in ir.fetches]
+    out_dtypes = [r[0].specs[r[1]].dtype.np for r in ir.fetches]
+    bound = _bind_outputs(gen, outs, out_dtypes)
+    src = _shape_function(gen, outs, bound) + _program_function(gen, inputs, outs, bound)
+    dtypes = sorted({b[1] for b in gen.buffers if b[0] not in bound}, key=str)
+    return ProgramSource(_PROGRAM_PRELUDE + src, inputs, dtypes, out_dtypes, [len(v.dims) for v in outs])
+
+
+def _check_plan(plan: Plan) -> None:
+    """The scope of the compiled program (see the module docstring)."""
+    ir = plan.ir
+    if ir.writes or ir.effects:
+        raise Unsupported("the plan writes variables or runs effects")
+    if not any(s.kind in ("fused", "library", "fallback") for s in plan.steps):
+        raise Unsupported("nothing to compute")
+    for node in ir.nodes:
+        if node.op not in ("feed", "variable", "constant") \
+                and get_op(node.op).kind == Kind.RANDOM:
+            raise Unsupported("a random op")
+        for spec in node.specs:
+            if spec.shape is None:
+                raise Unsupported("a value of unknown rank")
+            if spec.dtype.np not in _DTYPES:
+                raise Unsupported(f"dtype {spec.dtype.np}")
+    for step in plan.steps:
+        if step.kind in ("library", "fallback") and step.node.op not in EMITTERS:
+            raise Unsupported(f"{step.kind} step {step.node.op}")
+        if step.kind not in ("feed", "variable", "constant", "fused", "library", "fallback"):
+            raise Unsupported(f"{step.kind} step")
+
+
+def _inputs(gen: Gen, plan: Plan) -> list[Input]:
+    """Vals ``in<i>`` of the feeds, variables and non-scalar constants; the shape
+    function reads input ``i``'s shape as ``s[i]`` (constants' shapes are static)."""
+    dims, inputs = gen.dims, []
+    nodes = list(plan.ir.feeds)
+    nodes += [s.node for s in plan.steps if s.kind == "variable"]
+    nodes += [s.node for s in plan.steps
+              if s.kind == "constant" and s.node.attrs["value"].array.ndim != 0]
+    for i, node in enumerate(nodes):
+        spec = node.specs[0]
+        dtype, static = spec.dtype.np, spec.shape
+        if node.op == "constant":
+            value = np.ascontiguousarray(node.attrs["value"].array, dtype)
+            inputs.append(Input("constant", dtype, len(static), value=value))
+            shape = value.shape
+        else:
+            if node.op == "feed":
+                inputs.append(Input("feed", dtype, len(static), index=i))
+            else:
+                inputs.append(Input("variable", dtype, len(static), name=node.name))
+            dims.require(f"len(s[{i}]) == {len(static)}")
+            shape = tuple(dims.static(dims.fresh(f"s[{i}][{p}]"), d)
+                          for p, d in enumerate(static))
+        gen.values[(node.uid, 0)] = Val(f"in{i}", shape, dtype, f"in{i}")
+    return inputs
+
+
+def _bind_outputs(gen: Gen, outs: list[Val], dtypes: list[np.dtype]) -> dict[str, int]:
+    """Workspace buffers that become output arrays: a fetched value that is a step's own
+    buffer (not a view of it), fetched once with its dtype -> the fetch's index."""
+    buffers = {b[0] for b in gen.buffers}
+    bound: dict[str, int] = {}
+    for j, (v, dtype) in enumerate(zip(outs, dtypes)):
+        if v.name in buffers and v.root == v.name and v.name not in bound \
+                and v.dtype == dtype:
+            bound[v.name] = j
+    return bound
+
+
+def _shape_function(gen: Gen, outs: list[Val], bound: dict[str, int]) -> str:
+    """``shapes(s)``: the dims (and workspace offsets), workspace sizes, fetch shapes."""
+    dims = gen.dims
+    ws = [b for b in gen.buffers if b[0] not in bound]
+    dtypes = sorted({b[1] for b in ws}, key=str)
+    lines = list(dims.lines) + [f"tot{k} = 0" for k in range(len(dtypes))]
+    for name, dtype, shape in ws:
+        k = dtypes.index(dtype)
+        lines.append(f"w_{name} = tot{k}")
+        lines.append(f"tot{k} += -(-({dims.product(shape)}) // {ALIGN}) * {ALIGN}")
+    names = dims.names + [f"w_{b[0]}" for b in ws]
+    out_shapes = [f"({''.join(dims.expr(d) + ', ' for d in v.dims)})" for v in outs]
+    lines.append(f"return (np.array([{', '.join(names)}], np.int64), "
+                 f"({''.join(f'tot{k}, ' for k in range(len(dtypes)))}), "
+                 f"({''.join(s + ', ' for s in out_shapes)}))")
+    return "def shapes(s):\n" + "".join(f"    {ln}\n" for ln in lines) + "\n\n"
+
+
+def _program_function(gen: Gen, inputs: list[Input], outs: list[Val],
+                      bound: dict[str, int]) -> str:
+    """``program(...)``: the njit function running every step."""
+    ws = [b for b in gen.buffers if b[0] not in bound]
+    dtypes = sorted({b[1] for b in ws}, key=str)
+    args = (["dims"] + [f"ws{k}" for k in range(len(dtypes))]
+            + [f"in{i}" for i in range(len(inputs))] + [f"out{j}" for j in range(len(outs))])
+    lines = [f"{n} = dims[{i}]" for i, n in
+             enumerate(gen.dims.names + [f"w_{b[0]}" for b in ws])]
+    for name, dtype, shape in gen.buffers:
+        if name in bound:
+            lines.append(f"{name} = out{bound[name]}")
+        else:
+            ws_name = f"ws{dtypes.index(dtype)}"
+            lines.append(f"{name} = {ws_name}[w_{name}:w_{name} + "
+                         f"{gen.dims.product(shape)}].reshape({gen.shape(shape)})")
+    lines += gen.prologue + gen.body
+    lines += [f"out{j}[:] = {v.name}" for j, v in enumerate(outs) if bound.get(v.name) != j]
+    lines.append("return 0")
+    return ('@numba.njit(cache=True, nogil=True, error_model="numpy")\n'
+            f"def program({', '.join(args)}):\n" + "".join(f"    {ln}\n" for ln in lines))
