@@ -16,7 +16,7 @@ import numpy as np
 
 from .loop_shapes import Dims, Unsupported
 
-__all__ = ["ALIGN", "LoopSource", "Val", "Gen", "literal"]
+__all__ = ["ALIGN", "LoopSource", "Val", "Gen", "Layouts", "literal"]
 
 ALIGN = 16  # workspace slices start on 64-byte boundaries (float32), for SIMD loads
 
@@ -126,3 +126,27 @@ def literal(value: Any, dtype: np.dtype) -> str:
     if f in (float("inf"), float("-inf")):
         return "np.inf" if f > 0 else "-np.inf"
     return repr(f)
+
+
+class Layouts:
+    """A generated module's run-time layout per distinct input shapes: ``(dims,
+    workspaces, output shapes)`` from its ``shapes(s)``, or None where it does not apply.
+    Workspaces are allocated once per input shapes and reused across runs; past ``limit``
+    distinct shapes (many batch sizes) the old ones are dropped."""
+
+    def __init__(self, shapes_fn: Any, ws_dtypes: Any, limit: int = 16) -> None:
+        self._shapes_fn, self._ws_dtypes, self._limit = shapes_fn, ws_dtypes, limit
+        self._memo: dict[tuple, Optional[tuple]] = {}
+
+    def __call__(self, shapes: tuple) -> Optional[tuple]:
+        if shapes in self._memo:
+            return self._memo[shapes]
+        if len(self._memo) >= self._limit:
+            self._memo.clear()
+        found = self._shapes_fn(shapes)
+        if found is not None:
+            dims, sizes, out_shapes = found
+            workspaces = [np.empty(n, dt) for n, dt in zip(sizes, self._ws_dtypes)]
+            found = (dims, workspaces, out_shapes)
+        self._memo[shapes] = found
+        return found

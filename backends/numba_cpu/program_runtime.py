@@ -31,12 +31,12 @@ from numba import from_dtype, types
 from graphc.lower import Plan
 
 from . import cache
+from .loop_values import Layouts
 from .program_codegen import Unsupported, generate_program
 
 __all__ = ["COUNTERS", "CompiledProgram", "compiled_program"]
 
 COUNTERS: dict[str, int] = {"programs": 0, "runs": 0}
-_MEMO_LIMIT = 16  # distinct input shapes whose workspaces are kept
 
 
 def _array_type(dtype: np.dtype, rank: int, readonly: bool = False) -> types.Array:
@@ -51,9 +51,9 @@ class CompiledProgram:
     def __init__(self, plan: Plan) -> None:
         self.source = generate_program(plan)
         self.module = cache.load_source(self.source.source)
+        self._layout = Layouts(self.module.shapes, self.source.ws_dtypes)
         self.broken: str | None = None
         self._entry: Any = None
-        self._memo: dict[tuple, tuple | None] = {}
         self._outs = list(zip(self.source.out_dtypes, self.source.out_ranks))
         # Whether any argument is a scalar (passed as a 1-element array); at batch 1 the
         # per-call Python work matters, so the common case skips the reshapes.
@@ -80,19 +80,6 @@ class CompiledProgram:
             cache.COUNTERS["loads" if loaded else "compiles"] += 1
         return disp.overloads[disp.signatures[0]].entry_point
 
-    def _layout(self, shapes: tuple) -> tuple | None:
-        """(dims, workspaces, fetch shapes) for these input shapes, or None (unsupported)."""
-        if shapes in self._memo:
-            return self._memo[shapes]
-        if len(self._memo) >= _MEMO_LIMIT:  # many batch sizes: drop the old workspaces
-            self._memo.clear()
-        found = self.module.shapes(shapes)
-        if found is not None:
-            dims, sizes, out_shapes = found
-            workspaces = [np.empty(n, dt) for n, dt in zip(sizes, self.source.ws_dtypes)]
-            found = (dims, workspaces, out_shapes)
-        self._memo[shapes] = found
-        return found
 
     def _arguments(self, feeds: Sequence[Any], state: MutableMapping) -> list | None:
         """The inputs as C-ordered arrays of the plan's dtypes, or None (another dtype)."""

@@ -27,11 +27,11 @@ from graphc.lower import Plan
 
 from . import cache
 from .loop_codegen import Unsupported, generate_loop
+from .loop_values import Layouts
 
 __all__ = ["COUNTERS", "CompiledLoop", "compiled_loop"]
 
 COUNTERS: dict[str, int] = {"loops": 0, "runs": 0}
-_MEMO_LIMIT = 16  # distinct input shapes whose workspaces are kept
 
 
 class CompiledLoop:
@@ -41,25 +41,13 @@ class CompiledLoop:
     def __init__(self, plan: Plan, n_carry: int, n_xs: int, y_dtypes: Sequence[Any]) -> None:
         self.source = generate_loop(plan, n_carry, n_xs)
         self.module = cache.load_source(self.source.source)
+        self._layout = Layouts(self.module.shapes, self.source.ws_dtypes)
         self.n_carry, self.n_xs = n_carry, n_xs
         self.y_dtypes = [np.dtype(d) for d in y_dtypes]
         self.broken: Optional[str] = None
         self._memo: dict[tuple, Optional[tuple]] = {}
         COUNTERS["loops"] += 1
 
-    def _layout(self, shapes: tuple) -> Optional[tuple]:
-        """(dims, workspaces, ys' shapes) for these input shapes, or None (unsupported)."""
-        if shapes in self._memo:
-            return self._memo[shapes]
-        if len(self._memo) >= _MEMO_LIMIT:  # many batch sizes: drop the old workspaces
-            self._memo.clear()
-        found = self.module.shapes(shapes)
-        if found is not None:
-            dims, sizes, y_shapes = found
-            workspaces = [np.empty(n, dt) for n, dt in zip(sizes, self.source.ws_dtypes)]
-            found = (dims, workspaces, y_shapes)
-        self._memo[shapes] = found
-        return found
 
     def __call__(self, args: Sequence[np.ndarray], reverse: bool) -> Optional[tuple]:
         if self.broken is not None:

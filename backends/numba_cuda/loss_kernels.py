@@ -48,27 +48,6 @@ def _sparse_xent(out, labels, logits, depth, bad):
         row += cuda.gridsize(1)
 
 
-@lower("sparse_softmax_cross_entropy_with_logits")
-def _xent(node: Any) -> Callable[[list, Alloc, int], Any]:
-    dtype = node.specs[0].dtype.np
-
-    def run(args: list, alloc: Alloc, step: int) -> Any:
-        labels, logits = args
-        shape = tuple(logits.shape)
-        if dtype not in (np.float32, np.float64) or logits.size == 0 or shape[-1] == 0:
-            return None
-        depth = shape[-1]
-        out = alloc(shape[:-1], dtype)
-        bad = cuda.to_device(np.zeros(1, np.int32))
-        blocks, threads = launch(out.size)
-        _sparse_xent[blocks, threads](out.reshape(out.size), labels.reshape(labels.size),
-                                      logits.reshape(logits.size), depth, bad)
-        if bad.copy_to_host()[0]:
-            return None  # the host reference raises the FeedError naming the label
-        return out
-    return run
-
-
 @cuda.jit
 def _sparse_xent_grad(out, labels, logits, g, depth, bad):
     row = cuda.grid(1)
@@ -86,26 +65,38 @@ def _sparse_xent_grad(out, labels, logits, g, depth, bad):
         row += cuda.gridsize(1)
 
 
-@lower("sparse_softmax_cross_entropy_grad")
-def _xent_grad(node: Any) -> Callable[[list, Alloc, int], Any]:
+def _row_lowering(node: Any, kernel: Any, per_class: bool) -> Callable[[list, Alloc, int], Any]:
+    """Launch ``kernel(out, labels, logits, [g,] depth, bad)`` over the rows of the logits;
+    ``per_class``: the output has the logits' shape (else the labels'). None (the host
+    reference runs) for other dtypes, empty or broadcast shapes and out-of-range labels."""
     dtype = node.specs[0].dtype.np
 
     def run(args: list, alloc: Alloc, step: int) -> Any:
-        labels, logits, g = args
+        labels, logits, *rest = args
         shape = tuple(logits.shape)
         if dtype not in (np.float32, np.float64) or logits.size == 0 or shape[-1] == 0 \
-                or tuple(g.shape) != shape[:-1]:
+                or any(tuple(g.shape) != shape[:-1] for g in rest):
             return None
-        out = alloc(shape, dtype)
+        out = alloc(shape if per_class else shape[:-1], dtype)
         bad = cuda.to_device(np.zeros(1, np.int32))
-        blocks, threads = launch(g.size)
-        _sparse_xent_grad[blocks, threads](out.reshape(out.size), labels.reshape(labels.size),
-                                           logits.reshape(logits.size), g.reshape(g.size),
-                                           shape[-1], bad)
+        blocks, threads = launch(labels.size)
+        kernel[blocks, threads](out.reshape(out.size), labels.reshape(labels.size),
+                                logits.reshape(logits.size),
+                                *[g.reshape(g.size) for g in rest], shape[-1], bad)
         if bad.copy_to_host()[0]:
             return None  # the host reference raises the FeedError naming the label
         return out
     return run
+
+
+@lower("sparse_softmax_cross_entropy_with_logits")
+def _xent(node: Any) -> Callable[[list, Alloc, int], Any]:
+    return _row_lowering(node, _sparse_xent, per_class=False)
+
+
+@lower("sparse_softmax_cross_entropy_grad")
+def _xent_grad(node: Any) -> Callable[[list, Alloc, int], Any]:
+    return _row_lowering(node, _sparse_xent_grad, per_class=True)
 
 
 @cuda.jit
