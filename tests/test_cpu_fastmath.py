@@ -182,4 +182,4 @@ def test_kernel_source_carries_a_hash_of_fastmath_py() -> None:
     # hash in the source changes the kernel cache key whenever that file changes.
     with open(os.path.join(os.path.dirname(fastmath.__file__), "fastmath.py"), "rb") as f:
         sha = hashlib.sha256(f.read()).hexdigest()[:16]
-    assert f"# fastmath {sha}\n" in codegen._PRELUDE
+    assert f"# fastmath {sha}\n" in codegen.PRELUDE

@@ -262,7 +262,8 @@ def test_loop_gemm_matches_numpy(dtype) -> None:
 
     for ta in (False, True):
         for tb in (False, True):
-            for m, k, n in [(4, 3, 5), (2, 0, 3), (0, 3, 2)]:
+            # one row or one column: the GEMV path; (1, 3, 1): a dot product
+            for m, k, n in [(4, 3, 5), (2, 0, 3), (0, 3, 2), (1, 3, 5), (4, 3, 1), (1, 3, 1)]:
                 a = RNG.normal(size=(k, m) if ta else (m, k)).astype(dtype)
                 b = RNG.normal(size=(n, k) if tb else (k, n)).astype(dtype)
                 out = np.full((m, n), np.nan, dtype)

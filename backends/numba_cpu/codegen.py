@@ -39,7 +39,7 @@ def _fastmath_sha() -> str:
         return hashlib.sha256(f.read()).hexdigest()[:16]
 
 
-_PRELUDE = f'''import math
+PRELUDE = f'''import math
 import numpy as np
 import numba
 from numba import prange
@@ -201,7 +201,7 @@ def generate(step: Step, inplace: Optional[int] = None) -> KernelSource:
                       scalars)
     args = ", ".join(["out"] + [f"a{k}" for k in range(len(step.inputs))])
     hoisted = [f"    s{k} = a{k}[0]" for k, sc in enumerate(scalars) if sc]
-    src = [_PRELUDE]
+    src = [PRELUDE]
     for par in (False, True):
         loop = "prange" if par else "range"
         suffix = "_par" if par else ""

@@ -34,11 +34,10 @@ from .loop_values import ALIGN, Gen, LoopSource, Val
 __all__ = ["PRELUDE", "Unsupported", "emit_op", "generate_loop"]
 
 # codegen's prelude imports what the elementwise formulas call (and carries a hash of
-# fastmath.py, which keys the kernel cache to it); the plain one is enough without it.
-# The loops' GEMM (loop_blas.py) is keyed in by its stamp: which BLAS, and its file's hash.
-PRELUDE = (getattr(codegen, "_PRELUDE", "import math\nimport numpy as np\nimport numba\n")
-            + "from graphc.backends.numba_cpu.loop_blas import gemm\n"
-            + f"# loop_blas {loop_blas.STAMP}\n\n")
+# fastmath.py, which keys the kernel cache to it). The loops' GEMM (loop_blas.py) is keyed
+# in by its stamp: which BLAS, and its file's hash.
+PRELUDE = (codegen.PRELUDE + "from graphc.backends.numba_cpu.loop_blas import gemm\n"
+           + f"# loop_blas {loop_blas.STAMP}\n\n")
 
 
 def generate_loop(plan: Plan, n_carry: int, n_xs: int) -> LoopSource:

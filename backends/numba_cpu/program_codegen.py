@@ -4,7 +4,7 @@ At batch 1 the step-by-step executable (:mod:`.runtime`) is bound by Python disp
 MLP's 13 closures cost about as much as its three GEMMs. This module turns a plan whose
 every step has an emitter into one generated ``@njit`` function, reusing the compiled scan
 loops' machinery: :class:`~.loop_values.Gen`, the per-op emitters of :mod:`.loop_emit`
-(fused groups, GEMM -- here :func:`.program_blas.gemm`, GEMV at batch 1 --, views,
+(fused groups, GEMM through :func:`.loop_blas.gemm`, GEMV at batch 1, views,
 split/concat...) and the symbolic shapes of :mod:`.loop_shapes`. The generated module holds
 
 * ``shapes(s)`` (plain Python, ``s`` the inputs' shapes): the dims and workspace offsets
@@ -34,7 +34,6 @@ import numpy as np
 from graphc.lower import Plan
 from graphc.op import Kind, get_op
 
-from . import program_blas
 from .loop_codegen import PRELUDE, emit_op
 from .loop_emit import EMITTERS
 from .loop_shapes import Unsupported
@@ -42,9 +41,6 @@ from .loop_values import ALIGN, Gen, Val
 
 __all__ = ["Input", "ProgramSource", "Unsupported", "generate_program"]
 
-# The emitters call ``gemm``: here program_blas's, which sends batch-1 products to GEMV.
-_PROGRAM_PRELUDE = (PRELUDE + "from graphc.backends.numba_cpu.program_blas import gemm\n"
-                    + f"# program_blas {program_blas.STAMP}\n\n")
 _DTYPES = {np.dtype(t) for t in ("float32", "float64", "int8", "int16", "int32", "int64",
                                  "uint8", "bool")}
 
@@ -90,7 +86,7 @@ def generate_program(plan: Plan) -> ProgramSource:
     bound = _bind_outputs(gen, outs, out_dtypes)
     src = _shape_function(gen, outs, bound) + _program_function(gen, inputs, outs, bound)
     dtypes = sorted({b[1] for b in gen.buffers if b[0] not in bound}, key=str)
-    return ProgramSource(_PROGRAM_PRELUDE + src, inputs, dtypes, out_dtypes, [len(v.dims) for v in outs])
+    return ProgramSource(PRELUDE + src, inputs, dtypes, out_dtypes, [len(v.dims) for v in outs])
 
 
 def _check_plan(plan: Plan) -> None:
