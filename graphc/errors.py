@@ -20,8 +20,15 @@ from typing import Sequence
 
 __all__ = [
     "GraphcError", "ShapeError", "DTypeError", "FeedError", "GraphError", "GradientError",
-    "TargetError", "FileFormatError", "CheckpointError",
+    "TargetError", "FileFormatError", "CheckpointError", "first_line",
 ]
+
+
+def first_line(err: BaseException) -> str:
+    """``Type: first line of the message``: how a backend names a compiler error (Numba's
+    run to pages) in the one-line warning or error it gives instead."""
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"
 
 
 class GraphcError(Exception):

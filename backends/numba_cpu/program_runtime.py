@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from numba import from_dtype, types
 
+from graphc.errors import first_line
 from graphc.lower import Plan
 
 from . import cache
@@ -121,8 +122,7 @@ class CompiledProgram:
                 self._entry = self._compile()
             self._entry(dims, *workspaces, *args, *outs_in)
         except Exception as err:  # noqa: BLE001 - Numba's errors never reach users
-            text = str(err).strip().splitlines()
-            self.broken = f"{type(err).__name__}: {text[0] if text else ''}"
+            self.broken = first_line(err)
             warnings.warn(f"graphc cpu: the compiled program failed ({self.broken}); "
                           "running its steps one by one", RuntimeWarning, stacklevel=3)
             return None

@@ -18,7 +18,7 @@ from typing import Any, Callable, MutableMapping, Optional, Sequence
 import numpy as np
 from numba.core.errors import NumbaError
 
-from graphc.errors import GraphcError
+from graphc.errors import GraphcError, first_line
 from graphc.lower import Plan, Step
 from graphc.op import Kind, get_op
 
@@ -222,7 +222,7 @@ class Executable:
                 try:
                     result = run([vals[i] for i in ins], alloc)
                 except NumbaError as err:  # Numba's errors never reach users
-                    broken.append(_first_line(err))
+                    broken.append(first_line(err))
                     warnings.warn(f"graphc cpu: the {node.op} kernel failed for {node.name} "
                                   f"({broken[0]}); running it with NumPy", RuntimeWarning,
                                   stacklevel=2)
@@ -274,7 +274,7 @@ class Executable:
                     vals[out] = dst
                     return
                 except Exception as err:  # noqa: BLE001 - Numba's errors never reach users
-                    kernel.broken = _first_line(err)
+                    kernel.broken = first_line(err)
                     warnings.warn(f"graphc cpu: the fused kernel for {root.name} "
                                   f"({' '.join(m.op for m in step.nodes)}) failed to compile "
                                   f"({kernel.broken}); running it with NumPy", RuntimeWarning,
@@ -291,7 +291,7 @@ class Executable:
             order.append(_fallback(m, [slot], [self.slots[(s.uid, i)] for s, i in m.inputs]))
         del scratch
         if err is not None:
-            warnings.warn(f"graphc cpu: no kernel for {step.node.name} ({_first_line(err)}); "
+            warnings.warn(f"graphc cpu: no kernel for {step.node.name} ({first_line(err)}); "
                           "running it with NumPy", RuntimeWarning, stacklevel=3)
 
         def run(vals: list, state: MutableMapping, step_no: int) -> None:
@@ -387,7 +387,3 @@ def _check_finite(step: Step, vals: list, slots: dict) -> None:
             raise GraphcError(f"GRAPHC_DEBUG=nodes: {node.name} ({node.op}) produced {what} "
                               f"from inputs ({inputs}){where}")
 
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return f"{type(err).__name__}: {text[0] if text else ''}"

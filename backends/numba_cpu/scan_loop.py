@@ -23,6 +23,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from graphc.errors import first_line
 from graphc.lower import Plan
 
 from . import cache
@@ -69,8 +70,7 @@ class CompiledLoop:
                              *[f.reshape(1) if f.ndim == 0 else f for f in finals], *ys,
                              bool(reverse))
         except Exception as err:  # noqa: BLE001 - Numba's errors never reach users
-            text = str(err).strip().splitlines()
-            self.broken = f"{type(err).__name__}: {text[0] if text else ''}"
+            self.broken = first_line(err)
             warnings.warn(f"graphc cpu: the compiled scan loop failed ({self.broken}); "
                           "running the loop in Python", RuntimeWarning, stacklevel=2)
             return None

@@ -22,7 +22,7 @@ from typing import Any, Callable, MutableMapping, Sequence
 
 import numpy as np
 
-from graphc.errors import GraphcError
+from graphc.errors import GraphcError, first_line
 from graphc.lower import Plan, Step
 from graphc.op import Kind, get_op
 
@@ -247,10 +247,9 @@ def _guard(node: Any, call: Callable[[], Any]) -> Any:
     except GraphcError:
         raise
     except Exception as err:  # noqa: BLE001 - Numba's errors never reach users as tracebacks
-        text = str(err).strip().splitlines()
         where = f"\n  at {node.location}" if getattr(node, "location", None) else ""
         raise GraphcError(f"graphc cuda: the kernel for {node.name} ({node.op}) failed: "
-                          f"{type(err).__name__}: {text[0] if text else ''}{where}") from None
+                          f"{first_line(err)}{where}") from None
 
 
 def _fallback(node: Any, outs: list[int], ins: list[int], ran: dict) -> Run:
