@@ -173,6 +173,8 @@ def test_lowering_kinds_of_a_training_step() -> None:
     assert counts["fused"] >= 1 and counts["fused_nodes"] > counts["fused"]
     kinds = {s.node.op: s.kind for s in plan.steps}
     assert kinds["matmul"] == "library"
+    # reductions (the loss's mean, the bias gradients) are kernels too
+    assert kinds["reduce_mean"] == "library" and kinds["sum_to_like"] == "library"
     assert kinds["sparse_softmax_cross_entropy_with_logits"] == "library"
     # the loss's gradient is one row kernel: no softmax chain, no one-hot temporary
     assert kinds["sparse_softmax_cross_entropy_grad"] == "library"

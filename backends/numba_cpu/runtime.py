@@ -163,7 +163,6 @@ class Executable:
         self.slots, self.n_slots, self.handed_out = table.index, len(table.index), table.handed_out
         self.feed_slots, self.fetch_slots, self.write_slots = table.feeds, table.fetches, table.writes
         self.buffers: dict[int, np.ndarray] = {}
-        self.var_slots: list[tuple[str, int]] = []
         self.runs: list[Callable[[list, MutableMapping, int], None]] = []
         self.kernels: list[FusedKernel] = []
         for step in plan.steps:
