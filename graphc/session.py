@@ -3,11 +3,14 @@
 A session owns the variables' values (``state``) and a run counter (``step``, which keys
 random draws). It compiles each distinct (fetches, feeds) signature once through its
 target's backend and reuses it; the backends specialize on dtype and rank, never on sizes,
-so a new batch size compiles nothing new.
+so a new batch size compiles nothing new. Runs from several threads are serialized (one
+lock per session): compiled programs reuse their buffers from run to run, and the step
+counter must count each run once.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import numpy as np
@@ -35,6 +38,7 @@ class Session:
         self.state: dict[str, np.ndarray] = {}
         self.step = 0
         self._compiled: dict[tuple, tuple[Program, Callable]] = {}
+        self._running = threading.RLock()  # _execute holds it around _initialize
 
     # -- the public interface ----------------------------------------------------------
 
@@ -92,18 +96,20 @@ class Session:
     def _execute(self, entry: tuple[Program, Callable], elements: Sequence[Any],
                  arrays: Sequence[np.ndarray]) -> list[Optional[np.ndarray]]:
         program, compiled = entry
-        self._initialize(program.reads)
-        results = iter(compiled(list(arrays), self.state, self.step))
-        self.step += 1
+        with self._running:
+            self._initialize(program.reads)
+            results = iter(compiled(list(arrays), self.state, self.step))
+            self.step += 1
         return [next(results) if isinstance(e, Tensor) else None for e in elements]
 
     def _initialize(self, names: Sequence[str]) -> None:
         """Give uninitialized variables their initial values (computed at step 0)."""
-        missing = [self.graph.variables[n] for n in names if n not in self.state]
-        if missing:
-            program, compiled = self._program([v.initial_value for v in missing], [])
-            for var, value in zip(missing, compiled([], self.state, 0)):
-                self.state[var.name] = np.array(value, copy=True)
+        with self._running:
+            missing = [self.graph.variables[n] for n in names if n not in self.state]
+            if missing:
+                program, compiled = self._program([v.initial_value for v in missing], [])
+                for var, value in zip(missing, compiled([], self.state, 0)):
+                    self.state[var.name] = np.array(value, copy=True)
 
 
 class Executable:

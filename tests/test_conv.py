@@ -160,6 +160,17 @@ def test_max_pool_gradient_goes_to_the_first_maximum_on_ties() -> None:
     np.testing.assert_array_equal(gv, [[[[1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0]]]])
 
 
+@pytest.mark.parametrize("target", ["reference", "cpu"])
+@pytest.mark.parametrize("pool", [max_pool2d, avg_pool2d])
+def test_pool_and_its_gradient_take_an_empty_batch(target, pool) -> None:
+    with gc.Graph().as_default():
+        xp = gc.placeholder(gc.float32, (None, 3, 8, 8))
+        y = pool(xp, 2, strides=2)
+        (g,) = gc.gradients(gc.reduce_sum(y), [xp])
+        yv, gv = gc.Session(target=target).run([y, g], {xp: np.zeros((0, 3, 8, 8), np.float32)})
+    assert yv.shape == (0, 3, 4, 4) and gv.shape == (0, 3, 8, 8)
+
+
 def test_avg_pool_does_not_count_padding() -> None:
     x = np.arange(16, dtype=np.float64).reshape(1, 1, 4, 4)
     with gc.Graph().as_default():

@@ -43,7 +43,8 @@ defop("leaky_relu", kind=Kind.ELEMENTWISE, infer=E._infer(FLOAT),
       vjp=lambda n, g: [E.where(n.inputs[0] > 0.0, g, g * n.attrs["alpha"])],
       doc="x if x > 0 else alpha * x")
 defop("elu", kind=Kind.ELEMENTWISE, infer=E._infer(FLOAT),
-      ref=E._ref(lambda x, *, alpha: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))),
+      # where, not minimum: elu(-0.0) is expm1(-0.0) = -0.0 (IEEE, as the kernels give)
+      ref=E._ref(lambda x, *, alpha: np.where(x > 0, x, alpha * np.expm1(np.where(x > 0, 0, x)))),
       formula="({0} if {0} > 0 else {alpha} * math.expm1({0}))",
       vjp=lambda n, g: [E.where(n.inputs[0] > 0.0, g, g * (n.outputs[0] + n.attrs["alpha"]))],
       doc="x if x > 0 else alpha * (exp(x) - 1)")

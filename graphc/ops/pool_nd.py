@@ -135,7 +135,8 @@ def _first_max(x: np.ndarray, ksize: tuple, strides: tuple, dilations: tuple,
     """(each window's first maximum as a flat window offset (N, C, *out), pads)."""
     cols, pads = _cols(x, -np.inf, ksize, strides, dilations, padding)
     nd = len(ksize)
-    return cols.reshape(cols.shape[:2 + nd] + (-1,)).argmax(axis=-1), pads
+    window = int(np.prod(cols.shape[2 + nd:]))  # not -1: a batch of 0 leaves it ambiguous
+    return cols.reshape(cols.shape[:2 + nd] + (window,)).argmax(axis=-1), pads
 
 
 def _onehot(x: np.ndarray, ksize: tuple, strides: tuple, dilations: tuple,
