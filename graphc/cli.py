@@ -114,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", action="append", metavar="NAME",
                    help="a tensor to output, by name (repeatable); replaces the outputs")
     p.add_argument("--weights", metavar="CKPT.npz",
-                   help="variable values to bundle (an .npz, e.g. from gc.train.Saver)")
+                   help="variable values to bundle (an .npz from gc.train.Saver or a Keras "
+                        "model's save_weights)")
     p.add_argument("--explain", action="store_true",
                    help="print each pass's changes, the fused kernels and planned memory")
     p.set_defaults(func=cli_commands.cmd_compile)

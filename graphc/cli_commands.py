@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
@@ -99,17 +99,19 @@ def _planned_memory(plan: Any) -> str:
             f"or a variable's buffer); {nbytes:,} bytes of buffers with unknown dims = 1")
 
 
-def initial_weights(graph: Graph, checkpoint: Optional[str] = None) -> tuple[dict, list[str]]:
+def initial_weights(graph: Graph, checkpoint: Optional[str] = None,
+                    keys: Optional[Mapping[str, str]] = None) -> tuple[dict, list[str]]:
     """Every variable's value: from ``checkpoint`` (an ``.npz``, e.g. written by
-    ``gc.train.Saver``) where it has one, else its initial value. Returns the values and
-    the names that took their initial value."""
+    ``gc.train.Saver`` or a Keras model's ``save_weights``, whose ``keys`` map to variable
+    names) where it has one, else its initial value. Returns the values and the names that
+    took their initial value."""
     from graphc.checkpoint import load_variables
     from graphc.session import Session
 
     sess = Session(graph, "reference")  # the oracle computes initial values on any machine
     given: dict[str, np.ndarray] = {}
     if checkpoint is not None:
-        arrays = load_variables(checkpoint)
+        arrays = {(keys or {}).get(k, k): v for k, v in load_variables(checkpoint).items()}
         unknown = [k for k in arrays if k not in graph.variables]
         if unknown:
             raise CheckpointError(f"{checkpoint} has values for no variable of the model: "
@@ -180,7 +182,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     backend = get_backend(target)
     t0 = time.perf_counter()
     signature = model.signature
-    weights, fresh = initial_weights(signature.graph, args.weights)
+    weights, fresh = initial_weights(signature.graph, args.weights,
+                                     signature.checkpoint_keys)
     if args.explain:
         _explain(signature, backend, target, fresh, args.weights)
     sources = export_sources(backend, signature)
@@ -224,7 +227,7 @@ def _compile_onnx(model: Any, out: str, args: argparse.Namespace) -> int:
         _say("passes: none (onnxruntime optimizes the exported model when it loads it)")
     if signature.updates:
         _say("note: the ONNX file holds the forward run only (the updates are not exported)")
-    weights, _ = initial_weights(signature.graph, args.weights)
+    weights, _ = initial_weights(signature.graph, args.weights, signature.checkpoint_keys)
     sess = Session(signature.graph, "reference")
     sess.state.update(weights)
     gc_onnx.export(out, list(signature.inputs.values()), list(signature.outputs.values()),

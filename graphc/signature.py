@@ -14,8 +14,9 @@ and a loaded bundle's keyword arguments use.
 
 :func:`as_signature` also accepts a Keras-like model, recognized by duck typing: any object
 with ``.inputs`` and ``.outputs`` lists of graphc tensors (and optionally ``.updates``, a
-list of train ops or tensors, and ``.training_flag``, a bool placeholder that is then fed
-False on every run: ``fixed``). ``gc.keras.Model`` fits this.
+list of train ops or tensors, ``.training_flag``, a bool placeholder that is then fed
+False on every run: ``fixed``, and ``.checkpoint_keys``, a dict from the keys of its
+weight files to variable names: ``checkpoint_keys``). ``gc.keras.Model`` fits this.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ class Signature:
     """A model's inputs, outputs and (optional) training updates, by public name."""
 
     def __init__(self, inputs: Tensors = (), outputs: Tensors = (),
-                 updates: Any = (), fixed: Optional[Mapping[Tensor, Any]] = None) -> None:
+                 updates: Any = (), fixed: Optional[Mapping[Tensor, Any]] = None,
+                 checkpoint_keys: Optional[Mapping[str, str]] = None) -> None:
         self.inputs: dict[str, Tensor] = _named(inputs, "inputs")
         self.outputs: dict[str, Tensor] = _named(outputs, "outputs")
         if not self.outputs:
@@ -90,6 +92,12 @@ class Signature:
             if any(t is i for i in self.inputs.values()):
                 raise GraphError(f"Signature fixed: {t.name} is also an input")
             self.fixed[t] = np.asarray(value, dtype=t.dtype.np)
+        # Keys of the model's own weight files (Keras's save_weights: "0/kernel") -> variable
+        # names, so `graphc compile --weights` reads those files as well as Saver's.
+        self.checkpoint_keys: dict[str, str] = dict(checkpoint_keys or {})
+        unknown = sorted(set(self.checkpoint_keys.values()) - set(graph.variables))
+        if unknown:
+            raise GraphError(f"Signature checkpoint_keys name no variable: {', '.join(unknown)}")
 
     @property
     def graph(self) -> Graph:
@@ -101,7 +109,7 @@ class Signature:
         these names (``graphc compile --output NAME``)."""
         graph = self.graph
         outputs = {n: graph.get_tensor_by_name(n) for n in names}
-        return Signature(self.inputs, outputs, self.updates, self.fixed)
+        return Signature(self.inputs, outputs, self.updates, self.fixed, self.checkpoint_keys)
 
     def describe(self) -> str:
         """A few lines: each input and output with its dtype and shape (None = any size)."""
@@ -148,5 +156,7 @@ def as_signature(obj: Any) -> Optional[Signature]:
             isinstance(u, (Node, Tensor)) for u in updates)
         flag = getattr(obj, "training_flag", None)  # gc.keras: Dropout/BatchNorm's switch
         fixed = {flag: False} if isinstance(flag, Tensor) else None
-        return Signature(list(obj.inputs), list(obj.outputs), list(updates) if ok else (), fixed)
+        keys = getattr(obj, "checkpoint_keys", None)
+        return Signature(list(obj.inputs), list(obj.outputs), list(updates) if ok else (), fixed,
+                         keys if isinstance(keys, Mapping) else None)
     return None

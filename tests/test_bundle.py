@@ -206,3 +206,9 @@ def test_checkpoint_weights_are_used(tmp_path):
     bad = save_variables(str(tmp_path / "bad.npz"), {"nope": np.zeros(2)})
     with pytest.raises(gc.CheckpointError, match="no variable of the model: nope"):
         initial_weights(loaded.graph, bad)
+    # A file keyed the model's own way (Keras's save_weights) through checkpoint_keys.
+    weights, fresh = initial_weights(loaded.graph, bad, {"nope": "b"})
+    assert fresh == ["W"] and weights["b"].tolist() == [0.0, 0.0]
+    sig = loaded.signature
+    with pytest.raises(gc.GraphError, match="checkpoint_keys name no variable: zz"):
+        gc.Signature(sig.inputs, sig.outputs, checkpoint_keys={"k": "zz"})

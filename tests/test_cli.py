@@ -91,6 +91,32 @@ def test_keras_example_compiles_and_runs(tmp_path, target):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
+def test_keras_save_weights_file_is_read_by_compile_weights(tmp_path):
+    # Trained weights saved from Python with model.save_weights ("0/kernel"...), compiled
+    # in another process, where Keras may name the variables differently.
+    example = Path(__file__).resolve().parents[1] / "examples" / "mlp_digits.py"
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mlp_digits_example", example)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with gc.Graph().as_default():
+        model = module.build()
+    rng = np.random.default_rng(3)
+    model.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in model.get_weights()])
+    model.save_weights(tmp_path / "w.npz")
+    res = graphc("compile", example, "--target", "reference", "-o", "d.graphc",
+                 "--weights", "w.npz", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    x = rng.random((3, 64), dtype=np.float32)
+    np.save(tmp_path / "x.npy", x)
+    res = graphc("run", "d.graphc", "--input", f"input={tmp_path / 'x.npy'}", "--output-dir",
+                 "out", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    (got,) = [np.load(p) for p in (tmp_path / "out").iterdir()]
+    np.testing.assert_allclose(got, model.predict(x), rtol=1e-5, atol=1e-6)
+
+
 def test_bundle_survives_a_move_to_a_new_directory(tmp_path):
     res = graphc("compile", MODELS / "affine.py", "--target", "reference", cwd=tmp_path)
     assert res.returncode == 0, res.stderr

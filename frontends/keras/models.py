@@ -218,6 +218,12 @@ class Model(TrainingMixin):
                     keys.append((f"{i}/{w.node.name.rsplit('/', 1)[-1]}", w))
         return keys
 
+    @property
+    def checkpoint_keys(self) -> dict[str, str]:
+        """Each key of a :meth:`save_weights` file -> the name of its variable in the graph
+        (so ``graphc compile model.py --weights FILE`` reads those files too)."""
+        return {key: w.node.name for key, w in self._weight_keys()}
+
     def save_weights(self, filepath: Any) -> str:
         """Write the weights to the ``.npz`` file ``filepath`` atomically; returns the path."""
         pairs = self._weight_keys()
