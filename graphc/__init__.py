@@ -40,5 +40,14 @@ from graphc import init, random_bits  # noqa: E402
 from graphc import losses, nn  # noqa: E402
 from graphc import regularizers, train  # noqa: E402
 from graphc import onnx  # noqa: E402
-from graphc.frontends import keras  # noqa: E402
 from graphc import datasets  # noqa: E402
+
+
+def __getattr__(name: str):
+    """``gc.keras``, imported on first use: the Keras-like frontend's modules (~5 ms) are
+    not needed by graph-level programs (Session, gc.train, the CLI's compile)."""
+    if name == "keras":
+        from graphc.frontends import keras
+        globals()["keras"] = keras  # later lookups skip this function
+        return keras
+    raise AttributeError(f"module 'graphc' has no attribute {name!r}")

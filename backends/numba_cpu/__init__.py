@@ -11,7 +11,8 @@ reductions and broadcast helpers (:mod:`.reduce_kernels`) and softmax cross-entr
 gradient (:mod:`.loss_kernels`) are Numba loops; a ``scan`` runs as one generated Numba
 function per loop (:mod:`.scan_loop`) when its body allows; the ops listed in
 :data:`.kernels.FALLBACK` run their NumPy reference. Parallel loops use Numba's workqueue
-layer (:mod:`.threads`).
+layer (:mod:`.threads`). Numba's target starts at the first compile (:mod:`.numba_start`:
+without the import of SciPy's linear algebra that only ``np.dot``-in-``@njit`` kernels use).
 
 Environment: ``GRAPHC_CACHE_DIR`` (kernel cache), ``GRAPHC_DEBUG=passes`` (print the pass
 reports), ``verify`` (re-infer after each pass), ``nodes`` (no fusion; check every node's
@@ -30,6 +31,7 @@ from graphc.program import Program
 from .cache import COUNTERS, cache_dir, reset_counters
 from . import conv_kernels, loss_kernels, pool_kernels, reduce_kernels  # noqa: F401 (kernels)
 from .kernels import FALLBACK, LIBRARY
+from .numba_start import start as _start_numba
 from .runtime import Executable
 
 __all__ = ["compile", "Executable", "COUNTERS", "cache_dir", "reset_counters", "FALLBACK",
@@ -44,5 +46,8 @@ def compile(program: Program, *, optimize: Optional[bool] = None,  # noqa: A001
     nodes = "nodes" in flags
     if optimize is None:
         optimize = os.environ.get("GRAPHC_PASSES", "1") != "0"
+    # Numba's target starts once per process, at the first kernel load or compile; started
+    # here it skips the SciPy import that only np.dot-in-@njit kernels need (numba_start).
+    _start_numba()
     plan = lower(program, LIBRARY, fuse=optimize and not nodes, explain=explain)
     return Executable(plan, check_nodes=nodes)

@@ -1,10 +1,14 @@
 """Source generation for fused elementwise groups, from the ops' scalar formulas.
 
-One group becomes one module with up to six functions over the same loop body: ``flat``
-(all operands contiguous and of the output's size: one 1-D loop), ``rows`` (contiguous
-operands that broadcast along whole trailing runs, see :mod:`.row_split`), ``nd`` (any
-broadcast or strides: nested loops over the output's rank, inputs pre-broadcast with zero
-strides) and their ``prange`` twins for outputs large enough to pay for threads. Scalar
+One group becomes two modules over the same loop body. The first holds ``flat``
+(all operands contiguous and of the output's size: one 1-D loop; ``flat_io`` when the
+output may be an input's buffer), the second ``rows`` (contiguous operands that broadcast
+along whole trailing runs, see :mod:`.row_split`) and ``nd`` (any broadcast or strides:
+nested loops over the output's rank, inputs pre-broadcast with zero strides); each with a
+``prange`` twin for outputs large enough to pay for threads. The flat module does not
+depend on the rank, so equal groups of different ranks (an optimizer's updates of a bias
+and of a weight matrix) share one cached flat kernel (the MLP step compiles 6 kernels, not
+8, with an empty cache); the rank's module is loaded only when a step needs it. Scalar
 operands (every static dim 1) are read once before the loop. Each function is compiled
 lazily, for the one signature it will ever see, so a kernel is specialized on dtypes and
 rank and never on sizes. float32 exp/log/tanh/sigmoid (and their kin) are rendered with
@@ -87,16 +91,23 @@ def _fast_f32(step: Step, lines: list[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class KernelSource:
-    """A group's generated module source, its rank, its input count and which inputs are
-    scalars (every static dim 1: learning rates, constants), passed as 1-element arrays and
-    read once before the loop."""
+    """A group's generated module sources (``flat_source``: the flat variants, whatever
+    the rank; ``shaped_source``: rows and nd), its rank, its input count and which inputs
+    are scalars (every static dim 1: learning rates, constants), passed as 1-element arrays
+    and read once before the loop."""
 
-    source: str
+    flat_source: str
+    shaped_source: str
     rank: int
     n_inputs: int
     scalars: tuple[bool, ...] = ()
     rows: Optional[RowSplit] = None
     inplace: Optional[int] = None
+
+    @property
+    def source(self) -> str:
+        """All the generated code, for reading and tests: both modules, the prelude once."""
+        return self.flat_source + self.shaped_source.removeprefix(PRELUDE)
 
 
 def _numba_type(dtype) -> str:
@@ -201,19 +212,19 @@ def generate(step: Step, inplace: Optional[int] = None) -> KernelSource:
                       scalars)
     args = ", ".join(["out"] + [f"a{k}" for k in range(len(step.inputs))])
     hoisted = [f"    s{k} = a{k}[0]" for k, sc in enumerate(scalars) if sc]
-    src = [PRELUDE]
+    flat, src = [PRELUDE], [PRELUDE]
     for par in (False, True):
         loop = "prange" if par else "range"
         suffix = "_par" if par else ""
         opts = "parallel=True, **_OPTS" if par else "**_OPTS"
         # flat: every operand contiguous and of the output's size (or a scalar)
-        src.append(f"SIG_flat{suffix} = {_signature(step, scalars, 1, 'C')}")
-        src.append(f"@numba.njit({opts})\ndef flat{suffix}({args}):")
-        src.extend(hoisted)
-        src.append(f"    for i in {loop}(out.shape[0]):")
-        src.extend("        " + ln for ln in _body(step, _indexed(scalars, "i"), "out[i]"))
+        flat.append(f"SIG_flat{suffix} = {_signature(step, scalars, 1, 'C')}")
+        flat.append(f"@numba.njit({opts})\ndef flat{suffix}({args}):")
+        flat.extend(hoisted)
+        flat.append(f"    for i in {loop}(out.shape[0]):")
+        flat.extend("        " + ln for ln in _body(step, _indexed(scalars, "i"), "out[i]"))
         if inplace is not None:
-            src.extend(_inplace_flat(step, scalars, inplace, args, hoisted, par))
+            flat.extend(_inplace_flat(step, scalars, inplace, args, hoisted, par))
         # rows: contiguous operands of the output's rank, broadcasting as ``split`` says
         if split is not None:
             src.append(f"SIG_rows{suffix} = {_signature(step, scalars, rank, 'C')}")
@@ -232,5 +243,5 @@ def generate(step: Step, inplace: Optional[int] = None) -> KernelSource:
         src.extend("    " * (r + 1) + ln for ln in _body(step, _indexed(scalars, idx),
                                                         f"out[{idx}]"))
         src.append("")
-    return KernelSource("\n".join(src) + "\n", rank, len(step.inputs), scalars, split,
-                        inplace)
+    return KernelSource("\n".join(flat) + "\n", "\n".join(src) + "\n", rank,
+                        len(step.inputs), scalars, split, inplace)

@@ -45,7 +45,9 @@ class FusedKernel:
     def __init__(self, step: Step, inplace: Optional[int] = None) -> None:
         self.step = step
         self.src = codegen.generate(step, inplace)
-        self.module = cache.load_source(self.src.source)
+        # The flat module now (a generation error surfaces here, and the runtime falls
+        # back); the rank's module (rows, nd) on first use: most steps never need it.
+        self._modules = {"flat": cache.load_source(self.src.flat_source)}
         self._ready: dict[str, Any] = {}
         self._fits: dict[tuple, bool] = {}  # shapes -> whether the rows loop applies
         formulas = " ".join(get_op(m.op).formula or "" for m in step.nodes)
@@ -57,13 +59,17 @@ class FusedKernel:
         """The compiled dispatcher of loop variant ``name`` (flat, nd, flat_par, nd_par)."""
         disp = self._ready.get(name)
         if disp is None:
-            disp = getattr(self.module, name)
+            part = "flat" if name.startswith("flat") else "shaped"
+            module = self._modules.get(part)
+            if module is None:
+                module = self._modules[part] = cache.load_source(self.src.shaped_source)
+            disp = getattr(module, name)
             if not disp.signatures:  # else an equal group already compiled it in this process
                 if name.endswith("_par"):
                     choose_threading_layer()
                 stats = disp.stats
                 before = sum(stats.cache_hits.values())
-                disp.compile(getattr(self.module, "SIG_" + name))
+                disp.compile(getattr(module, "SIG_" + name))
                 loaded = sum(stats.cache_hits.values()) > before
                 cache.COUNTERS["loads" if loaded else "compiles"] += 1
             # The compiled entry point, without the dispatcher's per-call type matching:
