@@ -182,7 +182,7 @@ def test_gradient_of_scan_whose_outputs_are_not_its_carries() -> None:
         (final,), (ys,) = scan_op(body, [c0], [xs], [])
         loss = gc.reduce_sum(ys) + gc.reduce_sum(final * final)
         gx, gc0 = gc.gradients(loss, [xs, c0])
-    assert any(n.name.startswith("scan_history") for n in g.nodes)
+    assert any(n.name.startswith("scan_saved") for n in g.nodes)
     sess = gc.Session(g, target="reference")
     x, init = RNG.normal(size=(4, 2)), RNG.normal(size=2)
     f = lambda: float(sess.run(loss, {xs: x, c0: init}))  # noqa: E731

@@ -10,7 +10,8 @@ Numba failing to compile the loop (once, with a RuntimeWarning; Numba's errors n
 users).
 
 Workspaces are allocated once per distinct input shapes and reused; the arrays it returns
-(final carries, stacked ys) are fresh at every run, so they may be handed to the user.
+(final carries, stacked ys) are fresh at every run, so they may be handed to the user: an
+array of the last run is reused only when nothing but the loop holds it any more.
 
 :data:`COUNTERS` (``loops``: bodies compiled as a loop, ``runs``: scans run by a compiled
 loop) let tests check which path ran without timing anything.
@@ -18,6 +19,7 @@ loop) let tests check which path ran without timing anything.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any, Optional, Sequence
 
@@ -47,8 +49,23 @@ class CompiledLoop:
         self.y_dtypes = [np.dtype(d) for d in y_dtypes]
         self.broken: Optional[str] = None
         self._memo: dict[tuple, Optional[tuple]] = {}
+        self._last: list[Optional[np.ndarray]] = []  # the outputs of the last run
         COUNTERS["loops"] += 1
 
+    def _fresh(self, shape: tuple, dtype: Any) -> np.ndarray:
+        """An array for an output: one this loop returned last time if nothing else holds
+        it any more (no consumer, user or view: CPython's reference count says so), else a
+        new one. Reusing them keeps the big stacks (a gradient's saved residuals) from
+        being allocated and page-faulted again at every run when malloc has trimmed them."""
+        last = self._last
+        for i in range(len(last)):
+            a = last[i]
+            # 3: the list, `a` and getrefcount's argument
+            if a is not None and a.shape == shape and a.dtype == dtype and \
+                    sys.getrefcount(a) == 3:
+                last[i] = None
+                return a
+        return np.empty(shape, dtype)
 
     def __call__(self, args: Sequence[np.ndarray], reverse: bool) -> Optional[tuple]:
         if self.broken is not None:
@@ -63,8 +80,9 @@ class CompiledLoop:
         dims, workspaces, y_shapes = layout
         # Scalars are 1-element arrays in the loop (one array type for every value).
         flat = [a.reshape(1) if a.ndim == 0 else a for a in arrays]
-        finals = [np.empty(a.shape, a.dtype) for a in arrays[:nc]]
-        ys = [np.empty(shape, dt) for shape, dt in zip(y_shapes, self.y_dtypes)]
+        finals = [self._fresh(a.shape, a.dtype) for a in arrays[:nc]]
+        ys = [self._fresh(shape, dt) for shape, dt in zip(y_shapes, self.y_dtypes)]
+        self._last = finals + ys
         try:
             self.module.loop(dims, *workspaces, *flat[:nc], *flat[nc:],
                              *[f.reshape(1) if f.ndim == 0 else f for f in finals], *ys,

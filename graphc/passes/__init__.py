@@ -7,8 +7,9 @@ A pass is a function ``IR -> PassResult``: it rewrites the program's internal IR
 prints the reports for ``GRAPHC_DEBUG=passes``.
 
 Order: simplification exposes constants and duplicates, folding and CSE remove them (run
-twice, as each enables the other), dead code goes, then fusion groups what is left and
-memory planning places the groups' results.
+twice, as each enables the other), scans that only differ by extra outputs merge (once CSE
+has made their inputs the same nodes; what they leave behind is dead), dead code goes, then
+fusion groups what is left and memory planning places the groups' results.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from graphc.passes.eliminate_dead import eliminate_dead
 from graphc.passes.fold_constants import fold_constants
 from graphc.passes.fuse_elementwise import fuse_elementwise
 from graphc.passes.ir import IR, PassResult, from_program, verify
+from graphc.passes.merge_scans import merge_scans
 from graphc.passes.plan_memory import plan_memory
 from graphc.passes.simplify_algebra import simplify_algebra
 
 __all__ = ["DEFAULT_PIPELINE", "LOWERING_ONLY", "Pass", "run_pipeline", "debug_flags",
            "fold_constants", "eliminate_common", "simplify_algebra", "eliminate_dead",
-           "fuse_elementwise", "plan_memory", "IR", "PassResult", "from_program", "verify"]
+           "fuse_elementwise", "plan_memory", "merge_scans", "IR", "PassResult", "from_program",
+           "verify"]
 
 Pass = Callable[[IR], PassResult]
 
@@ -38,6 +41,7 @@ DEFAULT_PIPELINE: list[Pass] = [
     simplify_algebra,
     fold_constants,
     eliminate_common,
+    merge_scans,
     eliminate_dead,
     fuse_elementwise,
     plan_memory,
