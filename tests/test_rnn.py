@@ -112,6 +112,29 @@ def test_simple_rnn_matches_numpy(activation) -> None:
     np.testing.assert_allclose(h, want[1], atol=1e-12)
 
 
+@pytest.mark.parametrize("target", ["reference", "cpu"])
+@pytest.mark.parametrize("layer", ["lstm", "gru", "simple_rnn"])
+def test_a_sequence_of_no_steps_keeps_the_initial_state(layer: str, target: str) -> None:
+    gates = {"lstm": 4, "gru": 3, "simple_rnn": 1}[layer]
+    W, R, b, _ = _weights(gates)
+    states = [RNG.normal(size=(N, H)) for _ in range(2 if layer == "lstm" else 1)]
+    with gc.Graph().as_default():
+        xp = gc.placeholder(gc.float64, (None, N, I))
+        init = [gc.placeholder(gc.float64, (N, H)) for _ in states]
+        out, final = getattr(rnn, layer)(xp, W, R, b, initial_state=tuple(init)
+                                         if layer == "lstm" else init[0])
+        finals = list(final) if layer == "lstm" else [final]
+        loss = sum(gc.reduce_sum(f * (k + 2.0)) for k, f in enumerate(finals))
+        grads = gc.gradients(loss, init)
+        feeds = {xp: np.zeros((0, N, I)), **dict(zip(init, states))}
+        got_out, got_finals, got_grads = gc.Session(target=target).run(
+            [out, finals, grads], feeds)
+    assert got_out.shape == (0, N, H)
+    for k, (f, s, g) in enumerate(zip(got_finals, states, got_grads)):
+        np.testing.assert_array_equal(f, s)
+        np.testing.assert_array_equal(g, np.full((N, H), k + 2.0))
+
+
 def test_graph_size_does_not_grow_with_sequence_length() -> None:
     sizes = []
     for steps in (2, 50):

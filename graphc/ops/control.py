@@ -43,7 +43,7 @@ from graphc.graph import Graph, Tensor, TensorSpec, get_default_graph, user_loca
 from graphc.op import Kind, apply, defop, get_op
 from graphc.shapes import format_shape, merge_shapes
 
-__all__ = ["Body", "scan", "scan_op"]
+__all__ = ["Body", "scan", "scan_with_finals", "scan_op"]
 
 
 class Body:
@@ -233,6 +233,14 @@ def scan(fn: Callable[[Any, Any], Any], elems: Any, initializer: Any = None,
     (gradients reach them). It must not create variables, assignments, placeholders or
     random ops (see the module docstring).
     """
+    return scan_with_finals(fn, elems, initializer, reverse, name)[1]
+
+
+def scan_with_finals(fn: Callable[[Any, Any], Any], elems: Any, initializer: Any = None,
+                     reverse: bool = False, name: Optional[str] = None) -> tuple[Any, Any]:
+    """:func:`scan` that also returns the final accumulator: ``(final, stacked)``, each in
+    the accumulator's structure. The final accumulator is the initializer when ``elems``
+    has no steps (reading ``stacked[-1]`` would fail there)."""
     from graphc.ops.shape import concat, expand_dims
     from graphc.ops.state import convert_to_tensor
 
@@ -254,11 +262,11 @@ def scan(fn: Callable[[Any, Any], Any], elems: Any, initializer: Any = None,
             init_pack = elems_pack
         body = _trace(fn, outer, init_flat, init_pack, xs, elems_pack)
         consts = list(body.graph.capture_sources)
-        _, ys = scan_op(body, init_flat, xs, consts, reverse=reverse)
+        finals, ys = scan_op(body, init_flat, xs, consts, reverse=reverse)
         if initializer is None:
             ys = [concat([y, expand_dims(c, 0)] if reverse else [expand_dims(c, 0), y], 0)
                   for y, c in zip(ys, init_flat)]
-    return init_pack(ys)
+    return init_pack(finals), init_pack(ys)
 
 
 def _trace(fn: Callable, outer: Graph, init: list[Tensor], init_pack: Callable,

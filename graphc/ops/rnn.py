@@ -55,10 +55,11 @@ from graphc import dtypes
 from graphc.errors import ShapeError
 from graphc.graph import Tensor, get_default_graph
 from graphc.ops.args import fail
-from graphc.ops.control import scan
+from graphc.ops.control import scan_with_finals
 from graphc.ops.creation import zeros_like
 from graphc.ops.elementwise import cast, less, sigmoid, tanh
 from graphc.ops.linalg import matmul
+from graphc.ops.reduce import reduce_sum
 from graphc.ops.shape import expand_dims, shape, split, transpose
 from graphc.ops.state import convert_to_tensor
 
@@ -115,7 +116,7 @@ def _prepare(op: str, x: Any, W: Any, R: Any, gates: int, time_major: bool,
 
 def _zero_state(x: Tensor, R: Tensor, gates: int) -> Tensor:
     """Zeros of shape (N, H), from run-time shapes (N and H may be unknown)."""
-    batch = zeros_like(x[0, :, :1])                  # (N, 1)
+    batch = reduce_sum(zeros_like(x[:, :, :1]), axis=0)  # (N, 1), also for T = 0
     hidden = zeros_like(split(R, gates, axis=1)[0][:1])  # (1, H)
     return batch + hidden
 
@@ -150,9 +151,10 @@ def _run(step: Callable, xw: Tensor, mask: Optional[Tensor], init: tuple,
         x_t, m_t = (elem, None) if mask is None else elem
         return step(states, x_t, m_t)
 
-    stacked = scan(body, elems, initializer=init)
+    # The scan's final carries, not stacked[-1]: also right for a sequence of 0 steps.
+    finals, stacked = scan_with_finals(body, elems, initializer=init)
     outputs = stacked[0] if mask is None else stacked[0] * mask
-    finals = tuple(s[-1] for s in stacked)
+    finals = tuple(finals)
     if not time_major:
         outputs = transpose(outputs, [1, 0, 2])
     return outputs, finals
