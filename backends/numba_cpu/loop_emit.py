@@ -18,6 +18,7 @@ from typing import Any, Callable
 from graphc.kernel_source import scalar_body
 
 from . import codegen
+from .loop_flat import flat_operands, flat_split
 from .loop_gemm import emit_matmul
 from .loop_shapes import Unsupported
 from .loop_values import Gen, Val, literal
@@ -93,13 +94,22 @@ def _row(gen: Gen, v: Val, out: tuple) -> tuple[str, bool]:
     return (f"{base}[{', '.join(idx[:-1])}]" if len(idx) > 1 else base), False
 
 
-def emit_map(gen: Gen, ins: list[Val], out: Val, render: Callable[[list, str], list]) -> None:
+def emit_map(gen: Gen, ins: list[Val], out: Val, render: Callable[[list, str], list],
+             flat: bool = False) -> None:
     """``out = f(*ins)`` elementwise with broadcasting: loops over all of ``out``'s dims
     but the last, then one inner loop over contiguous rows. ``render(loads, store)`` gives
-    the inner lines from each input's element expression and the output's element."""
+    the inner lines from each input's element expression and the output's element.
+    ``flat``: the inner loop runs over all the trailing dims it can (:mod:`.loop_flat`);
+    whole programs ask for it, the scan loops keep their row loops (and merged nests)."""
     dims = out.dims
     if not dims:
         gen.emit(*render([f"{v.name}[0]" for v in ins], f"{out.name}[0]"))
+        return
+    q = flat_split(gen, ins, out) if flat else None
+    if q is not None:
+        pre, loads, store = flat_operands(gen, ins, out, q)
+        lines = pre + [f"for i{q} in range({gen.dims.product(dims[q:])}):"]
+        _nest(gen, dims[:q], lines + ["    " + ln for ln in render(loads, store)])
         return
     last = len(dims) - 1
     pre, loads = [], []
@@ -132,8 +142,9 @@ def _nest(gen: Gen, outer: tuple, lines: list[str]) -> None:
     gen.nest = (key, len(target))
 
 
-def emit_fused(gen: Gen, step: Any) -> list[Val]:
-    """A fused elementwise group: one loop nest over the root's shape."""
+def emit_fused(gen: Gen, step: Any, flat: bool = False) -> list[Val]:
+    """A fused elementwise group: one loop nest over the root's shape (``flat``: see
+    :func:`emit_map`)."""
     root = step.node
     ins = [gen.val(r) for r in step.inputs]
     out_dims = _broadcast(gen, ins, root.specs[0].shape)
@@ -142,7 +153,7 @@ def emit_fused(gen: Gen, step: Any) -> list[Val]:
     def render(loads: list, store: str) -> list:
         lines, result = scalar_body(step, loads)
         return _fast_f32(step, lines) + [f"{store} = {result}"]
-    emit_map(gen, ins, out, render)
+    emit_map(gen, ins, out, render, flat)
     return [out]
 
 

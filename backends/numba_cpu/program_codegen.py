@@ -5,12 +5,17 @@ MLP's 13 closures cost about as much as its three GEMMs. This module turns a pla
 every step has an emitter into one generated ``@njit`` function, reusing the compiled scan
 loops' machinery: :class:`~.loop_values.Gen`, the per-op emitters of :mod:`.loop_emit`
 (fused groups, GEMM through :func:`.loop_blas.gemm`, GEMV at batch 1, views,
-split/concat...) and the symbolic shapes of :mod:`.loop_shapes`. The generated module holds
+split/concat...) and the symbolic shapes of :mod:`.loop_shapes`, plus the window ops of
+inference plans, which only programs emit (convolutions, :mod:`.conv_emit`; max pooling,
+:mod:`.pool_emit`: the cpu kernels' own njit helpers, called from the generated code, so a
+CNN such as LeNet runs as one call). The generated module holds
 
 * ``shapes(s)`` (plain Python, ``s`` the inputs' shapes): the dims and workspace offsets
   (one int64 array), the workspace sizes and the fetches' shapes; None when an assumption
   of the generated code fails at run time (the caller runs the step-by-step executable);
-* ``program(dims, workspaces..., inputs..., outputs...)`` (``@njit``): the whole run.
+* ``program(dims, workspaces..., inputs..., outputs...)`` (``@njit``): the whole run; it
+  returns 0, or 1 before doing anything when a variable's shape is not the one ``dims``
+  was computed for (the caller finds ``dims`` by the feeds' shapes alone).
 
 Inputs are the feeds, the variables (read from the session's state by the caller) and the
 non-scalar constants, in that order (weights are arguments, never baked-in globals). Each
@@ -26,16 +31,19 @@ step without an emitter raises :class:`~.loop_shapes.Unsupported`.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from graphc.lower import Plan
 from graphc.op import Kind, get_op
 
+from . import conv_emit, pool_emit
 from .loop_codegen import PRELUDE, emit_op
-from .loop_emit import EMITTERS
+from .loop_emit import EMITTERS, emit_fused
 from .loop_shapes import Unsupported
 from .loop_values import ALIGN, Gen, Val
 
@@ -43,6 +51,35 @@ __all__ = ["Input", "ProgramSource", "Unsupported", "generate_program"]
 
 _DTYPES = {np.dtype(t) for t in ("float32", "float64", "int8", "int16", "int32", "int64",
                                  "uint8", "bool")}
+
+# Ops only whole programs emit (the scan loops' table, EMITTERS, stays as it is): the
+# window ops, with the compiled helpers their generated code calls (module -> names).
+_WINDOW_OPS: dict[str, tuple[Callable, dict]] = {
+    "conv2d": (conv_emit.emit_conv2d, conv_emit.IMPORTS),
+    "max_pool2d": (pool_emit.emit_max_pool2d, pool_emit.IMPORTS),
+}
+
+
+def _emits(op: str) -> bool:
+    return op in EMITTERS or op in _WINDOW_OPS
+
+
+def _helpers_prelude(ops: set[str]) -> str:
+    """Imports of the helpers the window ops of ``ops`` call, with a hash of each helper's
+    file: Numba's disk cache does not notice a changed callee in another module, so the
+    source (and with it the kernel cache key) follows them."""
+    names: dict[str, set[str]] = {}
+    for op in sorted(ops & set(_WINDOW_OPS)):
+        for module, fns in _WINDOW_OPS[op][1].items():
+            names.setdefault(module, set()).update(fns)
+    lines = []
+    here = os.path.dirname(__file__)
+    for module in sorted(names):
+        with open(os.path.join(here, module + ".py"), "rb") as f:
+            sha = hashlib.sha256(f.read()).hexdigest()[:16]
+        lines.append(f"from graphc.backends.numba_cpu.{module} import "
+                     f"{', '.join(sorted(names[module]))}  # {sha}")
+    return "".join(ln + "\n" for ln in lines) + ("\n" if lines else "")
 
 
 @dataclass
@@ -73,20 +110,33 @@ def generate_program(plan: Plan) -> ProgramSource:
     """The module source running all of ``plan``; raises :class:`Unsupported`."""
     ir, gen = plan.ir, Gen()
     _check_plan(plan)
-    inputs = _inputs(gen, plan)
+    inputs, in_vals = _inputs(gen, plan)
     for step in plan.steps:
         if step.kind in ("feed", "variable") or (step.kind == "constant"
                                                  and (step.node.uid, 0) in gen.values):
             continue
         gen.hoist = False
-        for i, val in enumerate(emit_op(gen, step)):
+        vals = _emit_step(gen, step)
+        for i, val in enumerate(vals):
             gen.values[(step.node.uid, i)] = val
     outs = [gen.val(r) for r in ir.fetches]
     out_dtypes = [r[0].specs[r[1]].dtype.np for r in ir.fetches]
     bound = _bind_outputs(gen, outs, out_dtypes)
-    src = _shape_function(gen, outs, bound) + _program_function(gen, inputs, outs, bound)
+    src = _shape_function(gen, outs, bound) + _program_function(gen, inputs, in_vals, outs,
+                                                                bound)
     dtypes = sorted({b[1] for b in gen.buffers if b[0] not in bound}, key=str)
-    return ProgramSource(PRELUDE + src, inputs, dtypes, out_dtypes, [len(v.dims) for v in outs])
+    prelude = PRELUDE + _helpers_prelude({s.node.op for s in plan.steps})
+    return ProgramSource(prelude + src, inputs, dtypes, out_dtypes, [len(v.dims) for v in outs])
+
+
+def _emit_step(gen: Gen, step: Any) -> list[Val]:
+    """The Vals of one step's outputs, its lines emitted: the window ops' emitters, fused
+    groups with flat inner loops where the operands allow (not the scan loops' row
+    loops: a conv's bias + relu runs over whole planes), else the scan loops' emitters."""
+    if step.kind == "fused":
+        return emit_fused(gen, step, flat=True)
+    window = _WINDOW_OPS.get(step.node.op) if step.kind in ("library", "fallback") else None
+    return window[0](gen, step.node) if window else emit_op(gen, step)
 
 
 def _check_plan(plan: Plan) -> None:
@@ -106,16 +156,16 @@ def _check_plan(plan: Plan) -> None:
             if spec.dtype.np not in _DTYPES:
                 raise Unsupported(f"dtype {spec.dtype.np}")
     for step in plan.steps:
-        if step.kind in ("library", "fallback") and step.node.op not in EMITTERS:
+        if step.kind in ("library", "fallback") and not _emits(step.node.op):
             raise Unsupported(f"{step.kind} step {step.node.op}")
         if step.kind not in ("feed", "variable", "constant", "fused", "library", "fallback"):
             raise Unsupported(f"{step.kind} step")
 
 
-def _inputs(gen: Gen, plan: Plan) -> list[Input]:
-    """Vals ``in<i>`` of the feeds, variables and non-scalar constants; the shape
-    function reads input ``i``'s shape as ``s[i]`` (constants' shapes are static)."""
-    dims, inputs = gen.dims, []
+def _inputs(gen: Gen, plan: Plan) -> tuple[list[Input], list[Val]]:
+    """The inputs and their Vals ``in<i>``: the feeds, variables and non-scalar constants;
+    the shape function reads input ``i``'s shape as ``s[i]`` (constants' are static)."""
+    dims, inputs, vals = gen.dims, [], []
     nodes = list(plan.ir.feeds)
     nodes += [s.node for s in plan.steps if s.kind == "variable"]
     nodes += [s.node for s in plan.steps
@@ -135,8 +185,9 @@ def _inputs(gen: Gen, plan: Plan) -> list[Input]:
             dims.require(f"len(s[{i}]) == {len(static)}")
             shape = tuple(dims.static(dims.fresh(f"s[{i}][{p}]"), d)
                           for p, d in enumerate(static))
-        gen.values[(node.uid, 0)] = Val(f"in{i}", shape, dtype, f"in{i}")
-    return inputs
+        vals.append(Val(f"in{i}", shape, dtype, f"in{i}"))
+        gen.values[(node.uid, 0)] = vals[-1]
+    return inputs, vals
 
 
 def _bind_outputs(gen: Gen, outs: list[Val], dtypes: list[np.dtype]) -> dict[str, int]:
@@ -169,15 +220,23 @@ def _shape_function(gen: Gen, outs: list[Val], bound: dict[str, int]) -> str:
     return "def shapes(s):\n" + "".join(f"    {ln}\n" for ln in lines) + "\n\n"
 
 
-def _program_function(gen: Gen, inputs: list[Input], outs: list[Val],
+def _program_function(gen: Gen, inputs: list[Input], in_vals: list[Val], outs: list[Val],
                       bound: dict[str, int]) -> str:
-    """``program(...)``: the njit function running every step."""
+    """``program(...)``: the njit function running every step. It returns 0, or 1 without
+    running anything when a variable's shape is not the one its layout was made for."""
     ws = [b for b in gen.buffers if b[0] not in bound]
     dtypes = sorted({b[1] for b in ws}, key=str)
     args = (["dims"] + [f"ws{k}" for k in range(len(dtypes))]
             + [f"in{i}" for i in range(len(inputs))] + [f"out{j}" for j in range(len(outs))])
     lines = [f"{n} = dims[{i}]" for i, n in
              enumerate(gen.dims.names + [f"w_{b[0]}" for b in ws])]
+    # The caller finds the layout by the feeds' shapes alone (hashing every weight's shape
+    # at each run cost about a microsecond at batch 1), so the variables' shapes are
+    # checked here (the dispatcher checks their dtypes and ranks).
+    for inp, val in zip(inputs, in_vals):
+        if inp.kind == "variable":
+            lines += [f"if {val.name}.shape[{p}] != {gen.dims.expr(d)}: return 1"
+                      for p, d in enumerate(val.dims)]
     for name, dtype, shape in gen.buffers:
         if name in bound:
             lines.append(f"{name} = out{bound[name]}")

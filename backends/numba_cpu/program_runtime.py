@@ -10,10 +10,15 @@ the step-by-step path broadcasts or raises the proper error), or Numba failing t
 the program (once, with a RuntimeWarning; Numba's errors never reach users).
 
 The function is compiled on first use for one signature (dtypes and ranks; a new batch
-size compiles nothing) and called through its compiled entry point, without the
-dispatcher's per-call type matching (the arguments' dtypes, ranks and C order are checked
-or made so here). Workspaces are allocated once per distinct input shapes and reused; the
-fetched arrays are allocated at every run, so they may be handed to the user.
+size compiles nothing), and its dispatcher is then closed to other signatures: it checks
+the arguments' dtypes, ranks and C order in C, faster than Python code can, and an
+argument that does not fit raises TypeError, upon which the arguments are converted here
+(a variable of another dtype, a strided array) and the call made again. The layout is
+looked up by the feeds' shapes only; the generated code checks the variables' shapes and
+returns 1 when one changed (a user may put an array of any shape into the state), and the
+layout is then computed from every shape. Workspaces are allocated once per distinct
+input shapes and reused; the fetched arrays are allocated at every run, so they may be
+handed to the user.
 
 :data:`COUNTERS` (``programs``: plans generated as one function, ``runs``: runs made by
 one) let tests check which path ran without timing anything.
@@ -54,12 +59,23 @@ class CompiledProgram:
         self.module = cache.load_source(self.source.source)
         self._layout = Layouts(self.module.shapes, self.source.ws_dtypes)
         self.broken: str | None = None
-        self._entry: Any = None
+        self._program: Any = None
         self._outs = list(zip(self.source.out_dtypes, self.source.out_ranks))
         # Whether any argument is a scalar (passed as a 1-element array); at batch 1 the
         # per-call Python work matters, so the common case skips the reshapes.
         self._scalars = any(i.rank == 0 for i in self.source.inputs) \
             or any(r == 0 for r in self.source.out_ranks)
+        # The inputs are the feeds, then the variables, then the constants (program_codegen
+        # orders them so).
+        inputs = self.source.inputs
+        self._feed_index = [i.index for i in inputs if i.kind == "feed"]
+        self._variables = [i.name for i in inputs if i.kind == "variable"]
+        self._constants = [np.ascontiguousarray(i.value) for i in inputs if i.kind == "constant"]
+        assert [i.kind for i in inputs] == sorted(
+            (i.kind for i in inputs), key=("feed", "variable", "constant").index)
+        self._out_dtypes = [dt for dt, _ in self._outs]
+        # The feeds' shapes of the last run and their layout (see __call__).
+        self._last: tuple = (None, None)
         COUNTERS["programs"] += 1
 
     def _signature(self) -> Any:
@@ -71,7 +87,9 @@ class CompiledProgram:
         return types.int64(*args)
 
     def _compile(self) -> Any:
-        """The compiled entry point (loaded from Numba's disk cache when it is there)."""
+        """The dispatcher, compiled for the one signature (loaded from Numba's disk cache
+        when it is there) and closed to others: an argument of another dtype, rank or memory
+        layout raises TypeError instead of compiling a variant."""
         disp = self.module.program
         if not disp.signatures:  # else an equal plan already compiled it in this process
             stats = disp.stats
@@ -79,11 +97,12 @@ class CompiledProgram:
             disp.compile(self._signature())
             loaded = sum(stats.cache_hits.values()) > before
             cache.COUNTERS["loads" if loaded else "compiles"] += 1
-        return disp.overloads[disp.signatures[0]].entry_point
-
+        disp.disable_compile()
+        return disp
 
     def _arguments(self, feeds: Sequence[Any], state: MutableMapping) -> list | None:
-        """The inputs as C-ordered arrays of the plan's dtypes, or None (another dtype)."""
+        """The inputs as C-ordered arrays of the plan's dtypes, or None (a feed of another
+        dtype, an input of another rank: the step-by-step path converts or refuses)."""
         args: list[Any] = []
         for i in self.source.inputs:
             if i.kind == "feed":
@@ -97,30 +116,65 @@ class CompiledProgram:
                     a = a.astype(i.dtype)
             else:
                 a = i.value
+            if a.ndim != i.rank:
+                return None
             # (np.ascontiguousarray would also turn a 0-d array into a 1-d one)
             args.append(a if a.flags.c_contiguous else np.ascontiguousarray(a))
         return args
 
-    def __call__(self, feeds: Sequence[Any], state: MutableMapping) -> list | None:
-        if self.broken is not None:
-            return None
-        args = self._arguments(feeds, state)
-        if args is None:
-            return None
-        layout = self._layout(tuple([a.shape for a in args]))
-        if layout is None:
-            return None
+    def _call(self, layout: tuple, args: list) -> tuple[int, list]:
+        """One call of the compiled program: its return code and the fetched arrays."""
         dims, workspaces, out_shapes = layout
-        outs = [np.empty(shape, dt) for shape, (dt, _) in zip(out_shapes, self._outs)]
+        if len(out_shapes) == 1:  # (the common case, without the list's loop)
+            outs = [np.empty(out_shapes[0], self._out_dtypes[0])]
+        else:
+            outs = [np.empty(shape, dt) for shape, dt in zip(out_shapes, self._out_dtypes)]
         if self._scalars:
             args = [a.reshape(1) if a.ndim == 0 else a for a in args]
             outs_in = [o.reshape(1) if o.ndim == 0 else o for o in outs]
         else:
             outs_in = outs
+        return self._program(dims, *workspaces, *args, *outs_in), outs
+
+    def __call__(self, feeds: Sequence[Any], state: MutableMapping) -> list | None:
+        # At batch 1 the Python here is a fifth of a LeNet's run, so the common case only
+        # gathers the arguments: the dispatcher checks their dtypes, ranks and C order (in
+        # C, no per-argument Python), the program checks the variables' shapes, and the
+        # layout is the last run's while the feeds' shapes stay the same.
+        if self.broken is not None:
+            return None
         try:
-            if self._entry is None:
-                self._entry = self._compile()
-            self._entry(dims, *workspaces, *args, *outs_in)
+            key = tuple([feeds[i].shape for i in self._feed_index])
+        except AttributeError:  # a feed that is not an array: the steps convert it
+            return None
+        args = [feeds[i] for i in self._feed_index]
+        args += [state[name] for name in self._variables]
+        args += self._constants
+        last, layout = self._last
+        try:
+            if self._program is None:
+                self._program = self._compile()
+            if key != last:
+                layout = self._layout(tuple([a.shape for a in args]))
+                if layout is None:
+                    return None
+                self._last = (key, layout)
+            try:
+                code, outs = self._call(layout, args)
+            except TypeError:  # an argument of another dtype, rank or memory layout
+                args = self._arguments(feeds, state)
+                if args is None:
+                    return None
+                layout = self._layout(tuple([a.shape for a in args]))
+                if layout is None:
+                    return None
+                code, outs = self._call(layout, args)
+            if code:  # a variable's shape is not the one of the last run's layout
+                layout = self._layout(tuple([a.shape for a in args]))
+                if layout is None:
+                    return None
+                self._last = (key, layout)
+                code, outs = self._call(layout, args)
         except Exception as err:  # noqa: BLE001 - Numba's errors never reach users
             self.broken = first_line(err)
             warnings.warn(f"graphc cpu: the compiled program failed ({self.broken}); "
