@@ -9,6 +9,7 @@ and the writes (``assign`` nodes) to apply when the run ends.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Sequence, Union
 
 from graphc.errors import FeedError, GraphError
@@ -31,6 +32,11 @@ class Program:
     reads: list[str] = field(default_factory=list)       # variable names
     writes: dict[str, Tensor] = field(default_factory=dict)  # variable name -> new value
     uses_random: bool = False
+
+    @cached_property
+    def read_set(self) -> frozenset[str]:
+        """``reads`` as a set (a session checks every run that they have values)."""
+        return frozenset(self.reads)
 
     def fed_keys(self) -> set[tuple[int, int]]:
         """(node id, output index) of every fed tensor."""

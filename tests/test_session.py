@@ -82,6 +82,13 @@ def test_compile_gives_a_callable() -> None:
     np.testing.assert_array_equal(exe(x=np.ones((1, 3))), [[3.0]])
     with pytest.raises(gc.FeedError, match="missing input x"):
         exe()
+    with pytest.raises(gc.FeedError, match="missing input x"):
+        exe(None)
+    with pytest.raises(gc.FeedError, match=r"expected shape \[None, 3\].*got \(2, 4\)"):
+        exe(np.ones((2, 4), np.float32))
+    with pytest.raises(gc.FeedError, match="got a complex128 array"):
+        exe(np.ones((2, 3), complex))
+    np.testing.assert_array_equal(exe([[1, 2, 3]]), [[6.0]])  # a list, ints: converted
     with pytest.raises(gc.FeedError, match="unknown input 'z'"):
         exe(z=1)
     assert "x: float32[None, 3]" in repr(exe)
