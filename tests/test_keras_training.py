@@ -207,6 +207,30 @@ def test_training_flag_switches_without_recompiling():
     assert np.any(model.session.state[moving_mean.node.name] != 0.0)  # updated by fit
 
 
+def test_predict_runs_without_the_training_branches():
+    # predict fetches the inference outputs (dropout the identity, batch norm's moving
+    # statistics), so no random op or batch statistics stays in its plan: on cpu the plan
+    # is one compiled function (a plan with random ops runs step by step).
+    from graphc.backends.numba_cpu import program_runtime
+
+    keras.utils.set_random_seed(5)
+    x = RNG.random((12, 1, 8, 8), dtype=np.float32)
+    y = RNG.integers(0, 3, 12)
+    layers = [L.Conv2D(4, 3, activation="relu", input_shape=(1, 8, 8)), L.Dropout(0.5),
+              L.BatchNormalization(), L.MaxPooling2D(2), L.Flatten(), L.Dense(3)]
+    model = keras.Sequential(layers)
+    model.compile("sgd", "sparse_categorical_crossentropy", target="cpu")
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    before = program_runtime.COUNTERS["runs"]
+    got = model.predict(x, batch_size=5)
+    assert program_runtime.COUNTERS["runs"] - before == 3
+    flag = model.training_flag
+    want = gc.Session(model.graph, "reference")
+    want.state.update(model.session.state)
+    expected = want.run(model.outputs[0], {model.inputs[0]: x, flag: False})
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
 def test_save_and_load_weights_round_trip(tmp_path):
     keras.utils.set_random_seed(4)
     model = mlp()

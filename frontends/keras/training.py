@@ -106,7 +106,9 @@ class TrainingMixin:
         if entry is None:
             fetches = {"train": lambda: [*self._fetch_metrics, self._train_op],
                        "test": lambda: self._fetch_metrics,
-                       "predict": lambda: list(self.outputs)}[kind]()
+                       # without the training flag: no dropout or batch-statistics branch
+                       # left in the plan, which then compiles as one function (cpu)
+                       "predict": lambda: list(self.inference_outputs())}[kind]()
             feeds = list(self.inputs) + ([] if kind == "predict" else [self._y])
             flag = backend.has_learning_phase(self.graph)
             from graphc.frontends.keras.models import _ancestors
