@@ -3,6 +3,8 @@ trailing runs, see backends/numba_cpu/row_split.py) and n-d, each against NumPy.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -66,6 +68,26 @@ def test_each_loop_variant_matches_numpy(shapes, values, variant) -> None:
     a, b = values
     np.testing.assert_allclose(got, np.maximum(a + b, 0) * 0.5 - b, rtol=1e-6, atol=1e-6)
     assert variants == {variant}
+
+
+@pytest.mark.parametrize("shapes, values", [
+    ([(None, 6, 5, 7), (6, 1, 1)], [_rand(3, 6, 5, 7), _rand(6, 1, 1)]),  # a conv bias
+    ([(None, 9), (None, 1)], [_rand(4, 9), _rand(4, 1)]),
+    ([(3, 1), (1, 4)], [_rand(3, 1), _rand(1, 4)]),
+])
+def test_each_parallel_loop_variant_compiles_and_matches_numpy(shapes, values,
+                                                               monkeypatch) -> None:
+    # Small sizes with the threshold at 1: every loop takes its prange twin (a broadcast
+    # operand's row index once failed to type there, and the step fell back to NumPy).
+    from graphc.backends.numba_cpu import runtime
+
+    monkeypatch.setattr(runtime, "PARALLEL_MIN_ELEMENTS", 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got, variants = _run(lambda a, b: gc.nn.relu(a + b) * 0.5 - b, *zip(shapes, values))
+    a, b = values
+    np.testing.assert_allclose(got, np.maximum(a + b, 0) * 0.5 - b, rtol=1e-6, atol=1e-6)
+    assert variants == {"rows_par"}
 
 
 def test_rows_loop_in_parallel_with_a_scalar_operand() -> None:

@@ -162,8 +162,9 @@ def _row_loops(step: Step, split: RowSplit, scalars: tuple[bool, ...], rank: int
         expr = "0"
         for d in range(p):
             # min(): index 0 along a dim of size 1 (a broadcast), without a branch (a
-            # conditional expression here failed Numba's parfor typing)
-            idx = f"min(i{d}, {arr}.shape[{d}] - 1)" if broadcasts else f"i{d}"
+            # conditional expression here failed Numba's parfor typing); np.int64(): a
+            # prange index is unsigned, and min(uint64, int64) is a float64
+            idx = f"min(np.int64(i{d}), {arr}.shape[{d}] - 1)" if broadcasts else f"i{d}"
             expr = idx if d == 0 else f"({expr}) * {arr}.shape[{d}] + {idx}"
         return expr
     # Rows as slices: indexing the flat arrays at ``offset + j`` instead kept LLVM from
