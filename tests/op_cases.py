@@ -140,7 +140,10 @@ case("norm/ord1", lambda x: gc.norm(x, ord=1), rand(3, 4) + 2.0)
 # -- matmul ------------------------------------------------------------------------------
 
 case("matmul", gc.matmul, rand(3, 4), rand(4, 5), second_order=True)
-case("matmul/batched_broadcast", gc.matmul, rand(2, 3, 4), rand(4, 5))
+case("matmul/batched_broadcast", gc.matmul, rand(2, 3, 4), rand(4, 5), second_order=True)
+case("matmul/batched_transpose_b", lambda a, b: gc.matmul(a, b, transpose_b=True),
+     rand(2, 2, 3, 4), rand(5, 4), second_order=True)
+case("matmul/batched_both_3d", gc.matmul, rand(2, 3, 4), rand(2, 4, 5))
 case("matmul/transpose_a", lambda a, b: gc.matmul(a, b, transpose_a=True), rand(4, 3), rand(4, 5))
 case("matmul/transpose_b", lambda a, b: gc.matmul(a, b, transpose_b=True), rand(3, 4), rand(5, 4))
 case("matmul/transpose_both", lambda a, b: gc.matmul(a, b, transpose_a=True, transpose_b=True),
