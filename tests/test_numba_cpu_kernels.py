@@ -156,3 +156,20 @@ def test_softmax_cross_entropy_bad_label_is_the_reference_error() -> None:
     sess = gc.Session(g, target="cpu")
     with pytest.raises(gc.errors.FeedError, match="outside"):
         sess.run(loss, {z: np.zeros((2, 4), np.float32), y: np.array([1, 4])})
+
+
+@pytest.mark.parametrize("a_shape, b_shape, strided", [
+    ((2, 3, 5), (5, 4), False), ((2, 3, 5), (5, 4), True),    # one folded GEMM; a strided a
+    ((2, 2, 3, 5), (5, 4), False), ((0, 3, 5), (5, 4), False),  # 4-D; no rows
+    ((2, 3, 0), (0, 4), False), ((2, 3, 5), (5, 0), False),   # empty K or N: not folded
+])
+def test_batched_matmul_by_a_matrix_matches_numpy(a_shape, b_shape, strided) -> None:
+    rng = np.random.default_rng(1)
+    a = rng.random(a_shape[:-1] + (a_shape[-1] * (2 if strided else 1),), dtype=np.float32)
+    a = a[..., ::2] if strided else a
+    b = rng.random(b_shape, dtype=np.float32)
+    with gc.Graph().as_default():
+        ap = gc.placeholder(gc.float32, (None,) * len(a_shape))
+        bp = gc.placeholder(gc.float32, (None, None))
+        got = gc.Session(target="cpu").run(gc.matmul(ap, bp), {ap: a, bp: b})
+    np.testing.assert_allclose(got, np.matmul(a, b), rtol=1e-5, atol=1e-6)

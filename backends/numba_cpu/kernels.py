@@ -106,6 +106,12 @@ def _matmul(node: Any) -> Callable[[list, Alloc], np.ndarray]:
             shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2],
                                                                         b.shape[-1])
         out = alloc(shape, dtype)
+        if b.ndim == 2 and a.ndim > 2 and a.flags.c_contiguous and out.flags.c_contiguous \
+                and a.shape[-1] and shape[-1]:  # (a 0 there: reshape(-1, 0) is ambiguous)
+            # (..., M, K) @ (K, N) as one (-1, K) @ (K, N) GEMM: NumPy would make one small
+            # GEMM per batch entry (LSTM input projection at 2 threads: 333 -> 230 us)
+            np.matmul(a.reshape(-1, a.shape[-1]), b, out=out.reshape(-1, shape[-1]))
+            return out
         np.matmul(a, b, out=out)
         return out
     return run
