@@ -45,13 +45,16 @@ print(json.dumps({"import": t1 - t0, "compile": t3 - t2, "counters": numba_cpu.C
 """
 
 
-def _child(cache: str, pycache: str) -> dict:
+def run_child(code: str, cache: str, pycache: str) -> dict:
+    """Run ``code`` (a template filled with ``bench``, this folder) in a fresh process with
+    the kernel caches in ``cache`` and the bytecode cache in ``pycache``; its last line of
+    output, parsed as JSON."""
     # Numba's own cache (the library kernels' machine code) goes there too, so "cold" is a
     # first run on a fresh machine, not only an empty graphc kernel folder.
     env = dict(os.environ, GRAPHC_CACHE_DIR=cache, NUMBA_CACHE_DIR=os.path.join(cache, "numba"),
                PYTHONPYCACHEPREFIX=pycache)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    code = CHILD % {"bench": os.path.dirname(os.path.abspath(__file__))}
+    code = code % {"bench": os.path.dirname(os.path.abspath(__file__))}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -61,11 +64,11 @@ def main(repeats: int = 3) -> None:
     cold, warm, imports = [], [], []
     pycache = tempfile.mkdtemp(prefix="graphc-bench-pyc-")
     with tempfile.TemporaryDirectory() as cache:
-        _child(cache, pycache)  # untimed: fills the bytecode cache of graphc, NumPy, Numba
+        run_child(CHILD, cache, pycache)  # untimed: fills the bytecode caches
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as cache:
-            c = _child(cache, pycache)
-            w = _child(cache, pycache)
+            c = run_child(CHILD, cache, pycache)
+            w = run_child(CHILD, cache, pycache)
             assert w["counters"]["compiles"] == 0, w
             cold.append(c["compile"])
             warm.append(w["compile"])

@@ -13,14 +13,13 @@ bench_compile.py. Medians and ranges over ``repeats`` processes.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
+
+from bench_compile import run_child
 
 CHILD = r"""
 import sys, time, json
@@ -67,23 +66,13 @@ print(json.dumps(out))
 """
 
 
-def _child(cache: str, pycache: str) -> dict:
-    env = dict(os.environ, GRAPHC_CACHE_DIR=cache, NUMBA_CACHE_DIR=os.path.join(cache, "numba"),
-               PYTHONPYCACHEPREFIX=pycache)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    code = CHILD % {"bench": os.path.dirname(os.path.abspath(__file__))}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main(repeats: int = 7) -> None:
     """Print the median (and range) of each phase over ``repeats`` fresh processes."""
     pycache = tempfile.mkdtemp(prefix="graphc-bench-pyc-")
     try:
         with tempfile.TemporaryDirectory() as cache:
-            _child(cache, pycache)  # untimed: fills the kernel and bytecode caches
-            runs = [_child(cache, pycache) for _ in range(repeats)]
+            run_child(CHILD, cache, pycache)  # untimed: fills the kernel and bytecode caches
+            runs = [run_child(CHILD, cache, pycache) for _ in range(repeats)]
     finally:
         shutil.rmtree(pycache, ignore_errors=True)
     print(f"warm compile of the MLP training step, phases (ms, median [min-max], n={repeats})")

@@ -15,22 +15,9 @@ from graphc.ops import rnn
 from graphc.ops.control import scan
 from graphc.ops.control_grad import _grad_body, saving_body
 
+from test_scan import _numeric_grad  # central differences, EPS 1e-6
+
 RNG = np.random.default_rng(5)
-EPS = 1e-6
-
-
-def _numeric_grad(f, x: np.ndarray) -> np.ndarray:
-    """Central differences of the scalar f() with respect to x (changed in place)."""
-    out = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        saved = x[i]
-        x[i] = saved + EPS
-        up = f()
-        x[i] = saved - EPS
-        down = f()
-        x[i] = saved
-        out[i] = (up - down) / (2 * EPS)
-    return out
 
 
 def _forward_body(graph: gc.Graph):
