@@ -29,7 +29,8 @@ from graphc.passes import debug_flags
 from graphc.program import Program
 
 from .cache import COUNTERS, cache_dir, reset_counters
-from . import conv_kernels, loss_kernels, pool_kernels, reduce_kernels  # noqa: F401 (kernels)
+from . import conv_kernels, loss_kernels, pool_kernels  # noqa: F401 (kernels)
+from . import reduce_kernels, view_kernels  # noqa: F401 (kernels)
 from .kernels import FALLBACK, LIBRARY
 from .numba_start import start as _start_numba
 from .runtime import Executable

@@ -38,8 +38,8 @@ FALLBACK: dict[str, str] = {
     # broadcasts without a formula (broadcast_like and fill_like: reduce_kernels.py)
     "broadcast_to": "np.broadcast_to + copy", "fill": "np.full",
     # layout: NumPy copies with memcpy-speed loops
-    "reshape": "np.reshape", "reshape_like": "np.reshape", "expand_dims": "np.expand_dims",
-    "squeeze": "np.squeeze", "transpose": "np.transpose", "concat": "np.concatenate",
+    # (reshape, reshape_like, expand_dims, squeeze: views, view_kernels.py)
+    "transpose": "np.transpose", "concat": "np.concatenate",
     "split": "np.split", "split_like": "np.split", "strided_slice": "basic indexing",
     "strided_slice_grad": "indexed assignment", "pad": "np.pad", "pad_grad": "np.add.at",
     "tile": "np.tile", "range": "np.arange", "shape": "array of the shape",
