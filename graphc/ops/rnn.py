@@ -117,7 +117,9 @@ def _prepare(op: str, x: Any, W: Any, R: Any, gates: int, time_major: bool,
 def _zero_state(x: Tensor, R: Tensor, gates: int) -> Tensor:
     """Zeros of shape (N, H), from run-time shapes (N and H may be unknown)."""
     batch = reduce_sum(zeros_like(x[:, :, :1]), axis=0)  # (N, 1), also for T = 0
-    hidden = zeros_like(split(R, gates, axis=1)[0][:1])  # (1, H)
+    size = None if R.shape is None else R.shape[0]
+    # (1, H): one row of R when H is known (splitting all of R cost a copy of it per run)
+    hidden = zeros_like(R[:1, :size] if size is not None else split(R, gates, axis=1)[0][:1])
     return batch + hidden
 
 
