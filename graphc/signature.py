@@ -15,8 +15,10 @@ and a loaded bundle's keyword arguments use.
 :func:`as_signature` also accepts a Keras-like model, recognized by duck typing: any object
 with ``.inputs`` and ``.outputs`` lists of graphc tensors (and optionally ``.updates``, a
 list of train ops or tensors, ``.training_flag``, a bool placeholder that is then fed
-False on every run: ``fixed``, and ``.checkpoint_keys``, a dict from the keys of its
-weight files to variable names: ``checkpoint_keys``). ``gc.keras.Model`` fits this.
+False on every run: ``fixed``, ``.inference_outputs()``, the outputs rebuilt without that
+flag, used instead of ``.outputs`` when there is a flag, and ``.checkpoint_keys``, a dict
+from the keys of its weight files to variable names: ``checkpoint_keys``).
+``gc.keras.Model`` fits this.
 """
 
 from __future__ import annotations
@@ -157,6 +159,13 @@ def as_signature(obj: Any) -> Optional[Signature]:
         flag = getattr(obj, "training_flag", None)  # gc.keras: Dropout/BatchNorm's switch
         fixed = {flag: False} if isinstance(flag, Tensor) else None
         keys = getattr(obj, "checkpoint_keys", None)
-        return Signature(list(obj.inputs), list(obj.outputs), list(updates) if ok else (), fixed,
+        # The outputs without the training flag where the model offers them (gc.keras: the
+        # layers replayed with training=False): the same values as the outputs with the
+        # flag fed False, but no dropout or batch-statistics branch left in the plan.
+        replay = getattr(obj, "inference_outputs", None)
+        outputs: Any = list(obj.outputs)
+        if callable(replay) and fixed:  # (public names: the original outputs')
+            outputs = dict(zip((t.name for t in outputs), replay()))
+        return Signature(list(obj.inputs), outputs, list(updates) if ok else (), fixed,
                          keys if isinstance(keys, Mapping) else None)
     return None

@@ -64,6 +64,26 @@ def test_keras_like_model_is_duck_typed(tmp_path):
     assert list(model.signature.outputs) == ["out"]
 
 
+def test_keras_model_with_dropout_compiles_its_inference_outputs():
+    # The flag-free outputs: no random op (Dropout) in what a bundle's inference runs, the
+    # same values as the outputs with the training flag fed False.
+    from graphc.frontends import keras
+    from graphc.program import build_program
+
+    with gc.Graph().as_default():
+        model = keras.Sequential([keras.layers.Dense(8, activation="relu", input_shape=(4,)),
+                                  keras.layers.Dropout(0.5), keras.layers.Dense(3)])
+        sig, graph = as_signature(model), model.graph
+        program = build_program(graph, list(sig.outputs.values()), list(sig.inputs.values()))
+        assert not [n for n in program.nodes if n.op.startswith("random")]
+        assert list(sig.outputs) == [t.name for t in model.outputs]  # the public names
+        x = np.random.default_rng(0).random((5, 4), dtype=np.float32)
+        sess = gc.Session(graph, "reference")
+        got = sess.run(list(sig.outputs.values()), {model.inputs[0]: x})[0]
+        want = sess.run(model.outputs[0], {model.inputs[0]: x, model.training_flag: False})
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
 def test_nothing_found_says_what_to_write(tmp_path):
     path = _write(tmp_path, "import graphc as gc\nx = gc.placeholder(gc.float32, (2,))\n")
     with pytest.raises(ModelFileError, match=r"(?s)nothing to compile.*build\(\).*--output"):
