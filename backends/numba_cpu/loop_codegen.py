@@ -31,7 +31,7 @@ from .loop_gemm import accumulate_into, find_accumulators, finish_accumulators
 from .loop_shapes import Unsupported
 from .loop_values import ALIGN, Gen, LoopSource, Val
 
-__all__ = ["PRELUDE", "Unsupported", "emit_op", "generate_loop"]
+__all__ = ["PRELUDE", "Unsupported", "emit_op", "generate_loop", "shape_function"]
 
 # codegen's prelude imports what the elementwise formulas call (and carries a hash of
 # fastmath.py, which keys the kernel cache to it). The loops' GEMM (loop_blas.py) is keyed
@@ -149,19 +149,28 @@ def _carry_update(gen: Gen, carries: list[Val], news: list[Val]) -> list[str]:
 
 def _shape_function(gen: Gen, ys: list[Val]) -> str:
     """``shapes(s)``: the dims (and workspace offsets), workspace sizes, ys' shapes."""
+    steps = gen.dims.expr(gen.steps)
+    return shape_function(gen, gen.buffers, [[steps, *(gen.dims.expr(d) for d in y.dims)]
+                                             for y in ys])
+
+
+def shape_function(gen: Gen, buffers: list, shapes: list[list[str]]) -> str:
+    """The source of ``shapes(s)``, the plain-Python half of a generated loop or program:
+    it returns the dims and the offsets of ``buffers`` (name, dtype, dims) in one int64
+    array, each dtype's workspace size (offsets aligned to ALIGN elements), and ``shapes``
+    (expressions of the dims, one list per output)."""
     dims = gen.dims
-    dtypes = sorted({b[1] for b in gen.buffers}, key=str)
+    dtypes = sorted({b[1] for b in buffers}, key=str)
     lines = list(dims.lines) + [f"tot{k} = 0" for k in range(len(dtypes))]
-    for name, dtype, shape in gen.buffers:
+    for name, dtype, shape in buffers:
         k = dtypes.index(dtype)
         lines.append(f"w_{name} = tot{k}")
         lines.append(f"tot{k} += -(-({dims.product(shape)}) // {ALIGN}) * {ALIGN}")
-    names = dims.names + [f"w_{b[0]}" for b in gen.buffers]
-    steps = dims.expr(gen.steps)
-    y_shapes = [f"({', '.join([steps, *(dims.expr(d) for d in y.dims)])},)" for y in ys]
+    names = dims.names + [f"w_{b[0]}" for b in buffers]
+    out_shapes = [f"({''.join(e + ', ' for e in shape)})" for shape in shapes]
     lines.append(f"return (np.array([{', '.join(names)}], np.int64), "
                  f"({''.join(f'tot{k}, ' for k in range(len(dtypes)))}), "
-                 f"({''.join(s + ', ' for s in y_shapes)}))")
+                 f"({''.join(s + ', ' for s in out_shapes)}))")
     return "def shapes(s):\n" + "".join(f"    {ln}\n" for ln in lines) + "\n\n"
 
 

@@ -42,10 +42,10 @@ from graphc.lower import Plan
 from graphc.op import Kind, get_op
 
 from . import conv_emit, pool_emit
-from .loop_codegen import PRELUDE, emit_op
+from .loop_codegen import PRELUDE, emit_op, shape_function
 from .loop_emit import EMITTERS, emit_fused
 from .loop_shapes import Unsupported
-from .loop_values import ALIGN, Gen, Val
+from .loop_values import Gen, Val
 
 __all__ = ["Input", "ProgramSource", "Unsupported", "generate_program"]
 
@@ -204,20 +204,8 @@ def _bind_outputs(gen: Gen, outs: list[Val], dtypes: list[np.dtype]) -> dict[str
 
 def _shape_function(gen: Gen, outs: list[Val], bound: dict[str, int]) -> str:
     """``shapes(s)``: the dims (and workspace offsets), workspace sizes, fetch shapes."""
-    dims = gen.dims
     ws = [b for b in gen.buffers if b[0] not in bound]
-    dtypes = sorted({b[1] for b in ws}, key=str)
-    lines = list(dims.lines) + [f"tot{k} = 0" for k in range(len(dtypes))]
-    for name, dtype, shape in ws:
-        k = dtypes.index(dtype)
-        lines.append(f"w_{name} = tot{k}")
-        lines.append(f"tot{k} += -(-({dims.product(shape)}) // {ALIGN}) * {ALIGN}")
-    names = dims.names + [f"w_{b[0]}" for b in ws]
-    out_shapes = [f"({''.join(dims.expr(d) + ', ' for d in v.dims)})" for v in outs]
-    lines.append(f"return (np.array([{', '.join(names)}], np.int64), "
-                 f"({''.join(f'tot{k}, ' for k in range(len(dtypes)))}), "
-                 f"({''.join(s + ', ' for s in out_shapes)}))")
-    return "def shapes(s):\n" + "".join(f"    {ln}\n" for ln in lines) + "\n\n"
+    return shape_function(gen, ws, [[gen.dims.expr(d) for d in v.dims] for v in outs])
 
 
 def _program_function(gen: Gen, inputs: list[Input], in_vals: list[Val], outs: list[Val],
