@@ -8,7 +8,7 @@ The same njit helpers run, with the same geometry, so the results are the kernel
 * otherwise blocks of samples: :func:`.conv_loops.fill_cols` into a column matrix, one
   GEMM per group through :func:`.loop_blas.gemm` (NumPy's OpenBLAS, as the kernel's
   ``np.dot``), :func:`.conv_loops.scatter_out` to NCHW. Block size and the full-width /
-  compact layouts are the kernel's (``layout``), computed by the shape function.
+  compact layouts are the kernel's own ``layout()``, called by the shape function.
 
 Padding (explicit or ``"SAME"``, resolved from the run-time size) goes through
 :func:`.pad_loops.pad_into` into a workspace buffer. What differs from the kernel: the
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conv_kernels import BLOCK_ELEMENTS, use_direct
-from .loop_shapes import Unsupported
+from .conv_kernels import layout, use_direct
+from .loop_shapes import Dim, Unsupported
 from .loop_values import Gen, Val
 from .window_shapes import Axis, calc, require, window_axis
 
@@ -32,7 +32,7 @@ __all__ = ["IMPORTS", "emit_conv2d"]
 
 #: The compiled helpers the generated code calls: module (in this package) -> names.
 IMPORTS = {"conv_loops": ("fill_cols", "scatter_out"), "conv_direct": ("direct_forward",),
-           "pad_loops": ("pad_into",), "conv_kernels": ("chunks",)}
+           "pad_loops": ("pad_into",), "conv_kernels": ("chunks", "layout")}
 
 
 def call(fn: str, *args: object) -> str:
@@ -110,6 +110,20 @@ def emit_conv2d(gen: Gen, node: Any) -> list[Val]:
     return [y]
 
 
+def _layout(gen: Gen, n: Dim, rows: int, wp: Dim, ho: Dim, wo: Dim, strides: tuple) -> tuple:
+    """The kernel's :func:`.conv_kernels.layout` (full-width or compact columns, pitch,
+    span, samples per block): called now when every size is known, else by the shape
+    function (the same function either way, so both paths block alike)."""
+    found = [gen.dims.find(d) for d in (n, wp, ho, wo)]
+    if all(isinstance(d, int) for d in found):
+        f, p, s, b = layout(found[0], rows, found[1], found[2], found[3], strides)
+        return f, p, s, b
+    call_ = (f"layout({', '.join(gen.dims.expr(d) for d in (n, rows, wp, ho, wo))}, "
+             f"{tuple(strides)!r})")
+    full = tuple(strides) == (1, 1)  # (layout's own rule: a static choice)
+    return (full, *(gen.dims.fresh(f"{call_}[{i}]") for i in (1, 2, 3)))
+
+
 def _blocked(gen: Gen, node: Any, x: Val, xp: str, wc: str, y: Val, wdims: tuple,
              axes: tuple[Axis, Axis]) -> None:
     """Per block of samples: fill the columns, one GEMM per group, scatter to NCHW."""
@@ -119,13 +133,7 @@ def _blocked(gen: Gen, node: Any, x: Val, xp: str, wc: str, y: Val, wdims: tuple
     hax, wax = axes
     n, ho, wo = x.dims[0], y.dims[2], y.dims[3]
     rows, k = groups * cg * kh * kw, cg * kh * kw
-    full = (sh, sw) == (1, 1)  # the full-width layout (see conv_loops.py)
-    if full:
-        pitch, span = wax.padded, calc(gen, "({0} - 1) * {1} + {2}", ho, wax.padded, wo)
-    else:
-        pitch, span = wo, calc(gen, "{0} * {1}", ho, wo)
-    block = calc(gen, f"max(1, min({{0}}, {BLOCK_ELEMENTS} // max(1, {rows} * {{1}})))",
-                 n, span)
+    full, pitch, span, block = _layout(gen, n, rows, wax.padded, ho, wo, (sh, sw))
     cbuf = gen.buffer(x.dtype, (rows, block, span))
     ybuf = gen.buffer(x.dtype, (o, block, span))
     w2, n0, nb, cols, yb = (gen.name(p) for p in ("w", "n", "n", "c", "c"))
