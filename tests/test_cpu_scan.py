@@ -313,3 +313,25 @@ def test_outputs_nobody_holds_are_reused_across_runs() -> None:
     copy = kept.copy()
     sess.run([out, loss, gR], feeds[1])
     np.testing.assert_array_equal(kept, copy)
+
+
+def test_stacked_outputs_are_written_in_place_even_when_shared_or_carried() -> None:
+    g = gc.Graph()
+    with g.as_default():
+        xs = gc.placeholder(gc.float32, (None, 2, 3))
+        R = gc.placeholder(gc.float32, (3, 3))
+
+        def body(c, x):
+            h = c[0]
+            z = gc.sigmoid(x + h @ R)
+            new = gc.tanh(z) * h
+            # the new carry (swapped with the carry's buffer), a value stacked twice, the
+            # old carry and an input slice: each stack holds its own step's value
+            return new, z, z, h, x
+        zero = gc.zeros((2, 3))
+        out = scan(body, xs, (gc.ones((2, 3)), zero, zero, zero, zero))
+        grads = gc.gradients(gc.reduce_sum(out[0] * out[1]) + gc.reduce_sum(out[3]), [xs, R])
+    _compare(g, [*out, *grads], {xs: _rand(5, 2, 3), R: _rand(3, 3) * 0.5})
+    sources = [b.cache["cpu"].loop.source.source for b in _scan_bodies(g)
+               if "cpu" in b.cache and b.cache["cpu"].loop is not None]
+    assert any(" = ys0[t]\n" in s for s in sources)
