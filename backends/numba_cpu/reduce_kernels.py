@@ -6,7 +6,7 @@ over several axes also a temporary, at every call. Every supported case is viewe
 3-D array ``(A, B, C)`` reduced over ``A`` and ``C`` to ``(B,)`` (leading axes, trailing
 axes, or both, as a conv bias's (N, C, H, W) -> (C, 1, 1)); a reduction whose kept axes are
 not one contiguous run runs the reference instead. One Numba kernel per dtype serves
-sum, mean, max and min, written into the step's persistent buffer.
+sum and mean, another max and min, written into the step's persistent buffer.
 
 Sums accumulate in float64 (NumPy sums float32 pairwise in float32): the result differs
 from the reference by float32 rounding only, and is the more accurate. max/min propagate
@@ -23,56 +23,58 @@ import numpy as np
 
 from .kernels import Alloc, lower
 
-__all__ = ["reduce3", "split_axes"]
+__all__ = ["extreme3", "split_axes", "sum3"]
 
 SUM, MAX, MIN = 0, 1, 2
 
 
-# 'reassoc' only (not full fastmath, which would assume no NaN and break max/min): lets
-# LLVM vectorize the float64 sums; the accumulation order is then not sequential, which
-# only matters at float64 rounding.
+# 'reassoc' only (not full fastmath, which would assume no NaN): lets LLVM vectorize the
+# float64 sums; the accumulation order is then not sequential, which only matters at
+# float64 rounding. Sums and max/min are separate kernels because each compiles only when
+# a graph uses it: one kernel serving all three took 0.44 s to compile on an empty cache,
+# the sums alone 0.22 s (a training step has sums only: bias gradients, means).
 @numba.njit(cache=True, nogil=True, fastmath={"reassoc"})
-def reduce3(x, out, acc, kind, scale):  # pragma: no cover - compiled
-    """``out[b]`` = sum (kind 0, times ``scale``), max (1) or min (2) of ``x[:, b, :]``
-    for a C-contiguous ``x`` (A, B, C); reads ``x`` once, in memory order. ``acc``: a
-    float64 scratch array of B elements (the caller's: np.zeros here took 0.44 s of this
-    kernel's first compile on a machine). Indexes with loop counters only, no row views
-    (each view costs a reference count), and when C is 1 (a bias gradient) the inner loop
-    runs over B, where it vectorizes."""
+def sum3(x, out, acc, scale):  # pragma: no cover - compiled
+    """``out[b]`` = ``scale`` * the sum of ``x[:, b, :]`` for a C-contiguous ``x`` (A, B,
+    C), read once, in memory order. ``acc``: a float64 scratch array of B elements (the
+    caller's: np.zeros here took 0.44 s of this kernel's first compile on a machine).
+    Indexes with loop counters only, no row views (each view costs a reference count),
+    and when C is 1 (a bias gradient) the inner loop runs over B, where it vectorizes."""
     a_, b_, c_ = x.shape
     for b in range(b_):
-        # (the caller never passes an empty x for max/min)
-        acc[b] = 0.0 if kind == SUM else x[0, b, 0]
+        acc[b] = 0.0
     for a in range(a_):
         if c_ == 1:
             for b in range(b_):
-                v = x[a, b, 0]
-                if kind == SUM:
-                    acc[b] += v
-                elif kind == MAX:
-                    m = acc[b]
-                    acc[b] = v if (v > m or v != v) else m
-                else:
-                    m = acc[b]
-                    acc[b] = v if (v < m or v != v) else m
+                acc[b] += x[a, b, 0]
             continue
         for b in range(b_):
-            if kind == SUM:
-                s = 0.0
-                for c in range(c_):
-                    s += x[a, b, c]
-                acc[b] += s
-            else:
-                m = acc[b]
-                for c in range(c_):
-                    v = x[a, b, c]
-                    if kind == MAX:
-                        m = v if (v > m or v != v) else m
-                    else:
-                        m = v if (v < m or v != v) else m
-                acc[b] = m  # a NaN, once taken, is never replaced (as np.max)
+            s = 0.0
+            for c in range(c_):
+                s += x[a, b, c]
+            acc[b] += s
     for b in range(b_):
-        out[b] = acc[b] * scale if kind == SUM else acc[b]
+        out[b] = acc[b] * scale
+
+
+@numba.njit(cache=True, nogil=True)
+def extreme3(x, out, largest):  # pragma: no cover - compiled
+    """``out[b]`` = the max (``largest``) or min of ``x[:, b, :]`` (A >= 1, C >= 1: the
+    caller never passes an empty ``x``), read in memory order. A NaN, once taken, is never
+    replaced (as np.max)."""
+    a_, b_, c_ = x.shape
+    for b in range(b_):
+        out[b] = x[0, b, 0]
+    for a in range(a_):
+        for b in range(b_):
+            m = out[b]
+            for c in range(c_):
+                v = x[a, b, c]
+                if largest:
+                    m = v if (v > m or v != v) else m
+                else:
+                    m = v if (v < m or v != v) else m
+            out[b] = m
 
 
 def split_axes(shape: tuple, reduced: set[int]) -> Optional[tuple[int, int, int]]:
@@ -109,8 +111,11 @@ def _run_reduce(x: np.ndarray, reduced: set[int], out_shape: tuple, kind: int, m
     count = a * c
     scale = (1.0 / count if count else np.nan) if mean else 1.0
     out = alloc(out_shape, x.dtype)
-    reduce3(np.ascontiguousarray(x).reshape(a, b, c), out.reshape(b), np.empty(b), kind,
-            scale)
+    x3 = np.ascontiguousarray(x).reshape(a, b, c)
+    if kind == SUM:
+        sum3(x3, out.reshape(b), np.empty(b), scale)
+    else:
+        extreme3(x3, out.reshape(b), kind == MAX)
     return out
 
 
