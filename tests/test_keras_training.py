@@ -403,3 +403,25 @@ def test_frozen_layers_keep_their_weights_in_a_combined_model():
     assert not np.allclose(g0[0], generator.get_weights()[0])
     critic.train_on_batch(RNG.normal(size=(8, 3)), np.ones((8, 1)))  # compiled before freezing
     assert not np.allclose(c0[0], critic.get_weights()[0])
+
+
+def test_evaluate_runs_without_the_training_branches():
+    # evaluate's loss and metrics are built on the inference outputs, as predict's outputs:
+    # the training flag is not fed and the values are the flag-False ones, penalties included
+    keras.utils.set_random_seed(6)
+    x, y = blobs(40)
+    model = keras.Sequential([L.Dense(8, activation="relu", input_shape=(6,),
+                                      kernel_regularizer=keras.regularizers.l2(0.01)),
+                              L.Dropout(0.5), L.BatchNormalization(), L.Dense(3)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"], target=TARGET)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    loss, acc = model.evaluate(x, y, batch_size=40)
+    _, uses_flag = model._executable("test")
+    assert not uses_flag
+    flag = model.training_flag
+    want = gc.Session(model.graph, "reference")
+    want.state.update(model.session.state)
+    expected = want.run(model._fetch_metrics, {model.inputs[0]: x, model._y: y, flag: False})
+    np.testing.assert_allclose([loss, acc], expected, rtol=1e-5, atol=1e-6)
+    assert model.evaluate(x, y, batch_size=40) == [loss, acc]  # deterministic

@@ -12,10 +12,11 @@ compiles, differentiates and exports like a hand-built graph. Images are channel
     history = model.fit(x, y, epochs=10, validation_split=0.1)
 """
 
+from graphc import regularizers  # keras.regularizers.l2(...), as in Keras: graphc's own
 from graphc.frontends.keras import callbacks, layers, losses, metrics, optimizers, utils
 from graphc.frontends.keras.layers import *  # noqa: F401,F403  (gc.keras.Dense too)
 from graphc.frontends.keras.layers import __all__ as _layer_names
 from graphc.frontends.keras.models import Input, Model, Sequential
 
 __all__ = ["Sequential", "Model", "Input", "layers", "optimizers", "losses", "metrics",
-           "callbacks", "utils", *_layer_names]
+           "callbacks", "utils", "regularizers", *_layer_names]

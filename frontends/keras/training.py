@@ -92,6 +92,8 @@ class TrainingMixin:
         self._y, self._lr, self._sparse = y, lr, sparse
         self.metrics_names = ["loss"] + [name for name, _ in named]
         self._fetch_metrics = [total, *metric_tensors]
+        self._metric_fns = [fn for _, fn in named]
+        self._test_fetches: Optional[list[Tensor]] = None
         self._train_op = train_op
         self._executables: dict[str, Any] = {}
         self.compiled = True
@@ -105,7 +107,7 @@ class TrainingMixin:
             raise ValueError(f"model {self.name} has no trainable weights to train")
         if entry is None:
             fetches = {"train": lambda: [*self._fetch_metrics, self._train_op],
-                       "test": lambda: self._fetch_metrics,
+                       "test": self._evaluation_fetches,
                        # without the training flag: no dropout or batch-statistics branch
                        # left in the plan, which then compiles as one function (cpu)
                        "predict": lambda: list(self.inference_outputs())}[kind]()
@@ -123,6 +125,23 @@ class TrainingMixin:
             if self.compiled:
                 self._executables[key] = entry
         return entry
+
+    def _evaluation_fetches(self) -> list[Tensor]:
+        """The loss and metrics of the inference outputs (built once): as for predict, the
+        plan then holds no dropout mask or batch-statistics branch to compute; the values
+        are those of the training outputs with the flag fed False."""
+        if self._test_fetches is None:
+            (out,) = self.inference_outputs()
+            if out is self.outputs[0]:
+                self._test_fetches = self._fetch_metrics
+            else:
+                graph = self.graph
+                with graph.as_default(), graph.name_scope(None), graph.name_scope("evaluation"):
+                    total = self.loss(self._y, out)
+                    for penalty in self.losses:  # weight penalties: no flag in them
+                        total = total + gc.cast(penalty, total.dtype)
+                    self._test_fetches = [total, *(fn(self._y, out) for fn in self._metric_fns)]
+        return self._test_fetches
 
     def _require_compiled(self, what: str) -> None:
         if not getattr(self, "compiled", False):
