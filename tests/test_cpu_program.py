@@ -173,3 +173,48 @@ def test_debug_nodes_keeps_the_step_by_step_path(monkeypatch: pytest.MonkeyPatch
     m = _mlp()
     run = gc.Session(m["graph"], target="cpu").make_callable(m["logits"], [m["x"]])
     assert _compiled(run).program is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_reductions_and_softmax_run_in_the_program(dtype) -> None:
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(dtype, (None, 3, 4), name="x")
+        fetches = [gc.nn.softmax(x),                            # max and sum, trailing axis
+                   gc.reduce_mean(x, axis=[0, 2], keepdims=True),  # leading and trailing
+                   gc.reduce_sum(x, axis=0), gc.reduce_min(x, axis=[1, 2]),
+                   gc.reduce_max(x), gc.reduce_mean(x, axis=-1)]
+    sess, ref = gc.Session(g, target="cpu"), gc.Session(g, target="reference")
+    run = sess.make_callable(fetches, [x])
+    assert _compiled(run).program is not None
+    before = program_runtime.COUNTERS["runs"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for batch in (1, 5):
+            xv = RNG.normal(size=(batch, 3, 4)).astype(dtype)
+            xv[0, 1, 2] = np.nan if batch == 5 else xv[0, 1, 2]  # propagates as NumPy's
+            for got, want in zip(run(xv), ref.run(fetches, {x: xv})):
+                assert got.shape == want.shape and got.dtype == want.dtype
+                np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    assert program_runtime.COUNTERS["runs"] - before == 2
+    # no rows: the mean is NaN (as NumPy, which warns), the max raises as the reference does
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = gc.Session(g, target="cpu").make_callable(fetches[1], [x])
+        assert np.isnan(mean(np.zeros((0, 3, 4), dtype))).all()
+    with pytest.raises(ValueError, match="zero-size"):
+        run(np.zeros((0, 3, 4), dtype))
+
+
+def test_a_reduction_over_axes_around_a_kept_one_runs_step_by_step() -> None:
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, 3, 4), name="x")
+        y = gc.reduce_sum(gc.exp(x), axis=[0, 2])  # kept axis 1 is one run: in the program
+        z = gc.reduce_sum(gc.exp(x), axis=1)        # kept axes 0 and 2: not one run
+    sess = gc.Session(g, target="cpu")
+    assert _compiled(sess.make_callable(y, [x])).program is not None
+    run = sess.make_callable(z, [x])
+    assert _compiled(run).program is None
+    xv = _rand(2, 3, 4)
+    np.testing.assert_allclose(run(xv), np.exp(xv).sum(axis=1), rtol=1e-6)

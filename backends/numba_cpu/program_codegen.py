@@ -7,8 +7,8 @@ loops' machinery: :class:`~.loop_values.Gen`, the per-op emitters of :mod:`.loop
 (fused groups, GEMM through :func:`.loop_blas.gemm`, GEMV at batch 1, views,
 split/concat...) and the symbolic shapes of :mod:`.loop_shapes`, plus the window ops of
 inference plans, which only programs emit (convolutions, :mod:`.conv_emit`; max pooling,
-:mod:`.pool_emit`: the cpu kernels' own njit helpers, called from the generated code, so a
-CNN such as LeNet runs as one call). The generated module holds
+:mod:`.pool_emit`; reductions such as a softmax's, :mod:`.reduce_emit`: the cpu kernels'
+own njit helpers, called from the generated code, so a CNN such as LeNet runs as one call). The generated module holds
 
 * ``shapes(s)`` (plain Python, ``s`` the inputs' shapes): the dims and workspace offsets
   (one int64 array), the workspace sizes and the fetches' shapes; None when an assumption
@@ -41,7 +41,7 @@ import numpy as np
 from graphc.lower import Plan
 from graphc.op import Kind, get_op
 
-from . import conv_emit, pool_emit
+from . import conv_emit, pool_emit, reduce_emit
 from .loop_codegen import PRELUDE, emit_op, shape_function
 from .loop_emit import EMITTERS, emit_fused
 from .loop_shapes import Unsupported
@@ -53,10 +53,13 @@ _DTYPES = {np.dtype(t) for t in ("float32", "float64", "int8", "int16", "int32",
                                  "uint8", "bool")}
 
 # Ops only whole programs emit (the scan loops' table, EMITTERS, stays as it is): the
-# window ops, with the compiled helpers their generated code calls (module -> names).
+# window ops and the reductions, with the compiled helpers their generated code calls
+# (module -> names).
 _WINDOW_OPS: dict[str, tuple[Callable, dict]] = {
     "conv2d": (conv_emit.emit_conv2d, conv_emit.IMPORTS),
     "max_pool2d": (pool_emit.emit_max_pool2d, pool_emit.IMPORTS),
+    **{op: (reduce_emit.emit_reduce, reduce_emit.IMPORTS)
+       for op in ("reduce_sum", "reduce_mean", "reduce_max", "reduce_min")},
 }
 
 
