@@ -283,11 +283,16 @@ def test_loop_gemm_matches_numpy(dtype) -> None:
                 call(a, b, out, ta, tb)
                 want = (a.T if ta else a) @ (b.T if tb else b)
                 np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
-    a = RNG.normal(size=(4, 6)).astype(dtype)[:, ::2]  # strided: np.dot's path
+    # operands that are not C-ordered are copied, results go through a temporary
+    a = RNG.normal(size=(4, 6)).astype(dtype)[:, ::2]  # strided
     b = RNG.normal(size=(3, 2)).astype(dtype)
-    out = np.empty((4, 2), dtype)
-    call(a, b, out, False, False)
-    np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-6)
+    for out in (np.empty((4, 2), dtype), np.empty((4, 4), dtype)[:, ::2],  # strided
+                np.empty((2, 4), dtype).T):  # F-ordered
+        call(a, b, out, False, False)
+        np.testing.assert_allclose(out, a @ b, rtol=1e-5, atol=1e-6)
+    row, out = RNG.normal(size=(1, 6)).astype(dtype)[:, ::2], np.empty((2, 1), dtype).T
+    call(row, b, out, False, False)  # a GEMV from strided and F-ordered arrays
+    np.testing.assert_allclose(out, row @ b, rtol=1e-5, atol=1e-6)
 
 
 def test_outputs_nobody_holds_are_reused_across_runs() -> None:

@@ -11,9 +11,15 @@ keeps the callers cacheable on disk (a ctypes pointer would not be). It also kee
 single OpenBLAS thread pool busy in the process (graphc's other GEMMs run on NumPy's), not
 two that spin against each other.
 
-Without such a library (another NumPy build), for operands that are not C-contiguous, and
-from Python, :func:`gemm` is ``np.dot``. :data:`BLAS` names the choice; the generated loops carry it and
-a hash of this file (:data:`STAMP`), so the kernel cache never mixes the two.
+A product with one row or one column (every GEMM of an inference at batch 1) calls
+``cblas_?gemv`` the same way: ``(1, 784) @ (784, 512)`` took 114 us as an sgemm with
+M = 1 and 33 us as a GEMV. Operands that are not C-contiguous are copied first, so no
+path types Numba's ``np.dot``: typing it imports ``scipy.linalg`` (~0.12 s, see
+:mod:`.numba_start`) into every process that compiles or runs a program or a scan loop.
+
+Without such a library (another NumPy build), for other dtypes, and from Python,
+:func:`gemm` is ``np.dot``. :data:`BLAS` names the choice; the generated loops carry it
+and a hash of this file (:data:`STAMP`), so the kernel cache never mixes the two.
 """
 
 from __future__ import annotations
@@ -33,20 +39,21 @@ from numba.extending import overload
 __all__ = ["BLAS", "STAMP", "gemm"]
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-_SYMBOLS = {"s": "graphc_loop_cblas_sgemm", "d": "graphc_loop_cblas_dgemm"}
+# NumPy's routine name -> the symbol LLVM knows it by
+_SYMBOLS = {f"{p}{r}": f"graphc_loop_cblas_{p}{r}" for p in "sd" for r in ("gemm", "gemv")}
 
 
 def _numpy_openblas() -> Optional[str]:
-    """Register NumPy's ILP64 ``cblas_sgemm``/``cblas_dgemm``; the library's name, or None."""
+    """Register NumPy's ILP64 ``cblas_?gemm``/``cblas_?gemv``; the library's name, or None."""
     root = os.path.dirname(os.path.dirname(np.__file__))
     for path in sorted(glob.glob(os.path.join(root, "numpy.libs", "libscipy_openblas64_*"))):
         try:
             lib = ctypes.CDLL(path)
-            found = {p: getattr(lib, f"scipy_cblas_{p}gemm64_") for p in _SYMBOLS}
+            found = {r: getattr(lib, f"scipy_cblas_{r}64_") for r in _SYMBOLS}
         except (OSError, AttributeError):
             continue
-        for p, fn in found.items():
-            llvm.add_symbol(_SYMBOLS[p], ctypes.cast(fn, ctypes.c_void_p).value)
+        for r, fn in found.items():
+            llvm.add_symbol(_SYMBOLS[r], ctypes.cast(fn, ctypes.c_void_p).value)
         return os.path.basename(path)
     return None
 
@@ -64,14 +71,21 @@ def _stamp() -> str:
 STAMP = _stamp()
 
 
-def _signature(t: types.Type) -> types.Signature:
+def _gemm_signature(t: types.Type) -> types.Signature:
     i64, i32 = types.int64, types.int32
     return types.void(i32, i32, i32, i64, i64, i64, t, types.voidptr, i64, types.voidptr,
                       i64, t, types.voidptr, i64)
 
 
-_sgemm = types.ExternalFunction(_SYMBOLS["s"], _signature(types.float32))
-_dgemm = types.ExternalFunction(_SYMBOLS["d"], _signature(types.float64))
+def _gemv_signature(t: types.Type) -> types.Signature:
+    i64, i32 = types.int64, types.int32
+    return types.void(i32, i32, i64, i64, t, types.voidptr, i64, types.voidptr, i64, t,
+                      types.voidptr, i64)
+
+
+_EXTERNAL = {dt: (types.ExternalFunction(_SYMBOLS[f"{p}gemm"], _gemm_signature(dt)),
+                  types.ExternalFunction(_SYMBOLS[f"{p}gemv"], _gemv_signature(dt)))
+             for p, dt in (("s", types.float32), ("d", types.float64))}
 _OPTS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
 
@@ -89,29 +103,6 @@ def _dot(a, b, out, ta, tb):
         np.dot(a, b, out)
 
 
-@numba.njit(**_OPTS)
-def _gemv(a, b, out, ta, tb):
-    # At batch 1 every product is a vector times a matrix: (1, 784) @ (784, 512) took
-    # 114 us through cblas_sgemm from @njit code, 33 us as a GEMV (Numba's np.dot of a
-    # vector by a matrix). A one-row or one-column C-ordered operand is one contiguous
-    # vector whether or not it is transposed, so no copy is needed.
-    # (ascontiguousarray only types the operands as C-ordered for reshape: the caller
-    # checked at run time that they are, so no copy is made)
-    a, b, out = np.ascontiguousarray(a), np.ascontiguousarray(b), np.ascontiguousarray(out)
-    m, n = out.shape
-    k = a.shape[0] if ta else a.shape[1]
-    if m == 1:  # op(a) is one row
-        v, o = a.reshape(k), out.reshape(n)
-        if tb:
-            np.dot(b, v, o)
-        else:
-            np.dot(v, b, o)
-    elif ta:  # op(b) is one column
-        np.dot(b.reshape(k), a, out.reshape(m))
-    else:
-        np.dot(a, b.reshape(k), out.reshape(m))
-
-
 def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, ta: bool, tb: bool) -> None:
     """``out = op(a) @ op(b)`` (``op`` transposes when ``ta``/``tb``) for 2-D float32 or
     float64 arrays of one dtype, ``out`` not overlapping the operands. Callable from
@@ -121,30 +112,44 @@ def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray, ta: bool, tb: bool) -> N
 
 @overload(gemm, jit_options=_OPTS)
 def _gemm_typed(a, b, out, ta, tb):
-    ext = {types.float32: _sgemm, types.float64: _dgemm}.get(out.dtype)
-    if BLAS == _NO_BLAS or ext is None:
+    if BLAS == _NO_BLAS or out.dtype not in _EXTERNAL:
         return lambda a, b, out, ta, tb: _dot(a, b, out, ta, tb)
+    ext, ext_v = _EXTERNAL[out.dtype]
     one, zero = out.dtype(1.0), out.dtype(0.0)
-    # _gemv's ascontiguousarray(out) returns ``out`` itself for C or A (run-time
-    # contiguous) arrays, but a copy for an F-typed one: its result would be lost
-    gemv = out.layout != "F"
+    # ascontiguousarray returns a C- or A-typed array itself when it is C-ordered at run
+    # time, but copies an F-typed one: the result must then go through the temporary.
+    out_f = out.layout == "F"
 
     def cblas(a, b, out, ta, tb):
         m, n = out.shape
         k = a.shape[0] if ta else a.shape[1]
-        if not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
-            _dot(a, b, out, ta, tb)
-            return
         if m == 0 or n == 0:
             return
         if k == 0:  # BLAS leaves C alone when there is nothing to add (a zero batch)
             out[:] = 0
             return
-        if gemv and (m == 1 or n == 1):  # a vector: GEMV (sgemm with M = 1 was 3x slower)
-            _gemv(a, b, out, ta, tb)
-            return
+        ac, bc = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        direct = out.flags.c_contiguous and not out_f
+        oc = np.ascontiguousarray(out) if direct else np.empty((m, n), out.dtype)
         # Row-major: the leading dimension is the row length (>= 1, else BLAS refuses).
-        ext(_ROW_MAJOR, _TRANS if ta else _NO_TRANS, _TRANS if tb else _NO_TRANS, m, n, k,
-            one, a.ctypes.data, max(a.shape[1], 1), b.ctypes.data, max(b.shape[1], 1),
-            zero, out.ctypes.data, n)
+        if m == 1:  # op(a) is one row, k contiguous values: y = op(b)^T v
+            if tb:   # b is (n, k)
+                ext_v(_ROW_MAJOR, _NO_TRANS, n, k, one, bc.ctypes.data, max(k, 1),
+                      ac.ctypes.data, 1, zero, oc.ctypes.data, 1)
+            else:    # b is (k, n)
+                ext_v(_ROW_MAJOR, _TRANS, k, n, one, bc.ctypes.data, max(n, 1),
+                      ac.ctypes.data, 1, zero, oc.ctypes.data, 1)
+        elif n == 1:  # op(b) is one column, k contiguous values: y = op(a) w
+            if ta:   # a is (k, m)
+                ext_v(_ROW_MAJOR, _TRANS, k, m, one, ac.ctypes.data, max(m, 1),
+                      bc.ctypes.data, 1, zero, oc.ctypes.data, 1)
+            else:    # a is (m, k)
+                ext_v(_ROW_MAJOR, _NO_TRANS, m, k, one, ac.ctypes.data, max(k, 1),
+                      bc.ctypes.data, 1, zero, oc.ctypes.data, 1)
+        else:
+            ext(_ROW_MAJOR, _TRANS if ta else _NO_TRANS, _TRANS if tb else _NO_TRANS, m, n,
+                k, one, ac.ctypes.data, max(ac.shape[1], 1), bc.ctypes.data,
+                max(bc.shape[1], 1), zero, oc.ctypes.data, n)
+        if not direct:
+            out[:] = oc
     return cblas
