@@ -308,6 +308,8 @@ case("nn.avg_pool2d/same_strided", lambda x: _pool.avg_pool2d(x, 3, strides=2, p
      rand(1, 2, 5, 6), second_order=True)
 case("nn.avg_pool2d/explicit_pad", lambda x: _pool.avg_pool2d(x, 3, strides=1, padding=1),
      rand(1, 1, 4, 3))
+case("nn.avg_pool2d/partial_windows", lambda x: _pool.avg_pool2d(
+    x, (2, 3), strides=(1, 2), padding=((1, 1), (0, 2))), rand(2, 1, 3, 4), second_order=True)
 case("nn.global_avg_pool2d", _pool.global_avg_pool2d, rand(2, 3, 3, 5))
 
 case("nn.batch_normalization", lambda x, m, v, b, s: _norm.batch_normalization(

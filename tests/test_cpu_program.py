@@ -218,3 +218,21 @@ def test_a_reduction_over_axes_around_a_kept_one_runs_step_by_step() -> None:
     assert _compiled(run).program is None
     xv = _rand(2, 3, 4)
     np.testing.assert_allclose(run(xv), np.exp(xv).sum(axis=1), rtol=1e-6)
+
+
+@pytest.mark.parametrize("padding", ["VALID", "SAME", ((1, 0), (2, 1))])
+def test_average_pooling_runs_in_the_program(padding) -> None:
+    from graphc.ops.pool import avg_pool2d
+
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, 2, 7, None), name="x")
+        y = gc.nn.relu(avg_pool2d(x, (2, 3), strides=(2, 1), padding=padding))
+    sess, ref = gc.Session(g, target="cpu"), gc.Session(g, target="reference")
+    run = sess.make_callable(y, [x])
+    assert _compiled(run).program is not None
+    before = program_runtime.COUNTERS["runs"]
+    for shape in ((1, 2, 7, 5), (3, 2, 7, 8)):
+        xv = _rand(*shape)
+        np.testing.assert_allclose(run(xv), ref.run(y, {x: xv}), rtol=1e-6, atol=1e-7)
+    assert program_runtime.COUNTERS["runs"] - before == 2

@@ -6,8 +6,8 @@ copy, then one step per fused group or node) and returns an
 generated Numba loops (:mod:`.codegen`, vectorized float32 transcendentals from
 :mod:`.fastmath`, cached on disk by :mod:`.cache`); GEMM goes to BLAS (:mod:`.kernels`);
 convolution is blocked im2col + BLAS, or direct loops for few input taps
-(:mod:`.conv_kernels`); pooling (:mod:`.pool_kernels`, 2x2 windows in :mod:`.pool_2x2`),
-reductions and broadcast helpers (:mod:`.reduce_kernels`) and softmax cross-entropy and its
+(:mod:`.conv_kernels`); pooling (:mod:`.pool_kernels`, 2x2 windows in :mod:`.pool_2x2`;
+:mod:`.avg_pool_kernels`), reductions and broadcast helpers (:mod:`.reduce_kernels`) and softmax cross-entropy and its
 gradient (:mod:`.loss_kernels`) are Numba loops; a ``scan`` runs as one generated Numba
 function per loop (:mod:`.scan_loop`) when its body allows; the ops listed in
 :data:`.kernels.FALLBACK` run their NumPy reference. Parallel loops use Numba's workqueue
@@ -29,7 +29,7 @@ from graphc.passes import debug_flags
 from graphc.program import Program
 
 from .cache import COUNTERS, cache_dir, reset_counters
-from . import conv_kernels, loss_kernels, pool_kernels  # noqa: F401 (kernels)
+from . import avg_pool_kernels, conv_kernels, loss_kernels, pool_kernels  # noqa: F401
 from . import reduce_kernels, view_kernels  # noqa: F401 (kernels)
 from .kernels import FALLBACK, LIBRARY
 from .numba_start import start as _start_numba

@@ -46,9 +46,9 @@ FALLBACK: dict[str, str] = {
     "size": "product of dims",
     # gathers and scatters
     "gather": "np.take", "scatter_add_like": "np.add.at", "one_hot": "comparison with arange",
-    # pooling (conv2d and its gradients: conv_kernels.py; max pooling: pool_kernels.py)
-    "max_pool2d_grad_grad": "argmax gather", "avg_pool2d": "strided window view + mean",
-    "avg_pool2d_grad": "window scatter",
+    # pooling (conv2d and its gradients: conv_kernels.py; max pooling: pool_kernels.py;
+    # average pooling: avg_pool_kernels.py)
+    "max_pool2d_grad_grad": "argmax gather",
     # N-d pooling with dilations (graphc/ops/pool_nd.py): strided window views
     "max_pool": "strided window view + max", "max_pool_grad": "argmax + window scatter",
     "max_pool_grad_grad": "argmax gather", "max_pool_argmax": "argmax + flat index",

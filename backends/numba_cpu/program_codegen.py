@@ -6,9 +6,10 @@ every step has an emitter into one generated ``@njit`` function, reusing the com
 loops' machinery: :class:`~.loop_values.Gen`, the per-op emitters of :mod:`.loop_emit`
 (fused groups, GEMM through :func:`.loop_blas.gemm`, GEMV at batch 1, views,
 split/concat...) and the symbolic shapes of :mod:`.loop_shapes`, plus the window ops of
-inference plans, which only programs emit (convolutions, :mod:`.conv_emit`; max pooling,
-:mod:`.pool_emit`; reductions such as a softmax's, :mod:`.reduce_emit`: the cpu kernels'
-own njit helpers, called from the generated code, so a CNN such as LeNet runs as one call). The generated module holds
+inference plans, which only programs emit (convolutions, :mod:`.conv_emit`; max and
+average pooling, :mod:`.pool_emit`; reductions such as a softmax's, :mod:`.reduce_emit`:
+the cpu kernels' own njit helpers, called from the generated code, so a CNN such as LeNet
+runs as one call). The generated module holds
 
 * ``shapes(s)`` (plain Python, ``s`` the inputs' shapes): the dims and workspace offsets
   (one int64 array), the workspace sizes and the fetches' shapes; None when an assumption
@@ -58,6 +59,7 @@ _DTYPES = {np.dtype(t) for t in ("float32", "float64", "int8", "int16", "int32",
 _WINDOW_OPS: dict[str, tuple[Callable, dict]] = {
     "conv2d": (conv_emit.emit_conv2d, conv_emit.IMPORTS),
     "max_pool2d": (pool_emit.emit_max_pool2d, pool_emit.IMPORTS),
+    "avg_pool2d": (pool_emit.emit_avg_pool2d, pool_emit.AVG_IMPORTS),
     **{op: (reduce_emit.emit_reduce, reduce_emit.IMPORTS)
        for op in ("reduce_sum", "reduce_mean", "reduce_max", "reduce_min")},
 }
