@@ -85,37 +85,37 @@ def _geometry(shape: tuple, node: Any) -> tuple:
     return _geometry(shape, a["ksize"], a["strides"], a["padding"])
 
 
-@lower("avg_pool2d")
-def _avg_pool2d(node: Any) -> Callable[[list, Alloc], np.ndarray]:
-    (kh, kw), (sh, sw) = node.attrs["ksize"], node.attrs["strides"]
+def _lowering(node: Any, shape_of: int, kernel: Callable) -> Callable[[list, Alloc], Any]:
+    """``run(args, alloc)``: ``kernel(args, alloc, pads, out_size, window, ref)`` with the
+    geometry of ``args[shape_of]`` and window = (kh, kw, sh, sw); the reference for the
+    dtypes the loops do not take."""
     ref = _ref(node)
     if not _fast(node.specs[0].dtype.np):
         return lambda args, alloc: ref(*args)
-    geometry = by_shapes(lambda args: _geometry(args[0].shape, node))
+    geometry = by_shapes(lambda args: _geometry(args[shape_of].shape, node))
+    window = (*node.attrs["ksize"], *node.attrs["strides"])
+    return lambda args, alloc: kernel(args, alloc, *geometry(args), window, ref)
 
-    def run(args: list, alloc: Alloc) -> np.ndarray:
+
+@lower("avg_pool2d")
+def _avg_pool2d(node: Any) -> Callable[[list, Alloc], np.ndarray]:
+    def run(args: list, alloc: Alloc, pads: tuple, size: tuple, window: tuple,
+            ref: Callable) -> np.ndarray:
         (x,) = args
-        ((pt, _), (pl, _)), (ho, wo) = geometry(args)
-        out = alloc((x.shape[0], x.shape[1], ho, wo), x.dtype)
-        avgpool_forward(np.ascontiguousarray(x), out, kh, kw, sh, sw, pt, pl)
+        out = alloc((x.shape[0], x.shape[1], *size), x.dtype)
+        avgpool_forward(np.ascontiguousarray(x), out, *window, pads[0][0], pads[1][0])
         return out
-    return run
+    return _lowering(node, 0, run)
 
 
 @lower("avg_pool2d_grad")
 def _avg_pool2d_grad(node: Any) -> Callable[[list, Alloc], np.ndarray]:
-    (kh, kw), (sh, sw) = node.attrs["ksize"], node.attrs["strides"]
-    ref = _ref(node)
-    if not _fast(node.specs[0].dtype.np):
-        return lambda args, alloc: ref(*args)
-    geometry = by_shapes(lambda args: _geometry(args[1].shape, node))
-
-    def run(args: list, alloc: Alloc) -> np.ndarray:
+    def run(args: list, alloc: Alloc, pads: tuple, size: tuple, window: tuple,
+            ref: Callable) -> np.ndarray:
         g, like = args
-        ((pt, _), (pl, _)), out = geometry(args)
-        if tuple(g.shape[2:]) != tuple(out) or g.shape[:2] != like.shape[:2]:
+        if tuple(g.shape[2:]) != tuple(size) or g.shape[:2] != like.shape[:2]:
             return ref(g, like)  # the reference's error (or broadcast)
         dx = alloc(like.shape, g.dtype)
-        avgpool_backward(np.ascontiguousarray(g), dx, kh, kw, sh, sw, pt, pl)
+        avgpool_backward(np.ascontiguousarray(g), dx, *window, pads[0][0], pads[1][0])
         return dx
-    return run
+    return _lowering(node, 1, run)

@@ -132,20 +132,16 @@ def _gemm_typed(a, b, out, ta, tb):
         direct = out.flags.c_contiguous and not out_f
         oc = np.ascontiguousarray(out) if direct else np.empty((m, n), out.dtype)
         # Row-major: the leading dimension is the row length (>= 1, else BLAS refuses).
-        if m == 1:  # op(a) is one row, k contiguous values: y = op(b)^T v
-            if tb:   # b is (n, k)
-                ext_v(_ROW_MAJOR, _NO_TRANS, n, k, one, bc.ctypes.data, max(k, 1),
-                      ac.ctypes.data, 1, zero, oc.ctypes.data, 1)
-            else:    # b is (k, n)
-                ext_v(_ROW_MAJOR, _TRANS, k, n, one, bc.ctypes.data, max(n, 1),
-                      ac.ctypes.data, 1, zero, oc.ctypes.data, 1)
-        elif n == 1:  # op(b) is one column, k contiguous values: y = op(a) w
-            if ta:   # a is (k, m)
-                ext_v(_ROW_MAJOR, _TRANS, k, m, one, ac.ctypes.data, max(m, 1),
-                      bc.ctypes.data, 1, zero, oc.ctypes.data, 1)
-            else:    # a is (m, k)
-                ext_v(_ROW_MAJOR, _NO_TRANS, m, k, one, ac.ctypes.data, max(k, 1),
-                      bc.ctypes.data, 1, zero, oc.ctypes.data, 1)
+        if m == 1 or n == 1:
+            # One row of op(a) (y = op(b)^T v) or one column of op(b) (y = op(a) w): a
+            # GEMV of the other operand as stored, (rows, cols) row-major.
+            row = m == 1
+            mat = bc.ctypes.data if row else ac.ctypes.data
+            vec = ac.ctypes.data if row else bc.ctypes.data
+            rows, cols = bc.shape if row else ac.shape
+            flip = not tb if row else ta
+            ext_v(_ROW_MAJOR, _TRANS if flip else _NO_TRANS, rows, cols, one, mat,
+                  max(cols, 1), vec, 1, zero, oc.ctypes.data, 1)
         else:
             ext(_ROW_MAJOR, _TRANS if ta else _NO_TRANS, _TRANS if tb else _NO_TRANS, m, n,
                 k, one, ac.ctypes.data, max(ac.shape[1], 1), bc.ctypes.data,
