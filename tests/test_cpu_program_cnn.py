@@ -16,7 +16,8 @@ from graphc.backends.numba_cpu import conv_kernels, program_runtime
 
 import graphc as gc
 from graphc.ops.conv import conv2d
-from graphc.ops.pool import avg_pool2d, max_pool2d
+from graphc.ops.pool import max_pool2d
+from graphc.ops.pool_nd import avg_pool
 
 RNG = np.random.default_rng(23)
 
@@ -186,7 +187,7 @@ def test_what_the_program_does_not_handle_runs_step_by_step() -> None:
         x = gc.placeholder(gc.float32, (None, 2, 8, 8), name="x")
         w = gc.placeholder(gc.float32, (None, 2, 3, 3), name="w")  # weights of unknown shape
         y = gc.nn.relu(conv2d(x, w, padding=1))
-        a = avg_pool2d(x, 2)  # no emitter: the step-by-step path's NumPy reference
+        a = avg_pool(x, 2, dilations=2)  # N-d pooling has no emitter: NumPy's reference
     sess, ref = gc.Session(g, target="cpu"), gc.Session(g, target="reference")
     xv, wv = _rand(2, 2, 8, 8), _rand(4, 2, 3, 3)
     for fetch, feeds in ((y, [x, w]), (a, [x])):
