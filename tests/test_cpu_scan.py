@@ -32,6 +32,16 @@ def _all_compiled(graph: gc.Graph) -> bool:
     return bool(bodies) and all(b.cache["cpu"].loop is not None for b in bodies)
 
 
+def _tanh_rnn() -> tuple:
+    """(graph, xs, R, out): ``h = tanh(x + h @ R)`` over xs (T, 2, 3) from zeros."""
+    g = gc.Graph()
+    with g.as_default():
+        xs = gc.placeholder(gc.float32, (None, 2, 3))
+        R = gc.placeholder(gc.float32, (3, 3))
+        out = scan(lambda h, x: gc.tanh(x + h @ R), xs, gc.zeros((2, 3)))
+    return g, xs, R, out
+
+
 def _compare(graph: gc.Graph, fetches: list, feeds: dict) -> list:
     """Run on both targets, assert they agree, and return the cpu results."""
     expected = gc.Session(graph, target="reference").run(fetches, feeds)
@@ -228,11 +238,8 @@ def test_lstm_gradient_elementwise_maps_share_loops() -> None:
 
 
 def test_second_order_through_accumulated_weight_gradients() -> None:
-    g = gc.Graph()
+    g, xs, R, out = _tanh_rnn()
     with g.as_default():
-        xs = gc.placeholder(gc.float32, (None, 2, 3))
-        R = gc.placeholder(gc.float32, (3, 3))
-        out = scan(lambda h, x: gc.tanh(x + h @ R), xs, gc.zeros((2, 3)))
         (gR,) = gc.gradients(gc.reduce_sum(out * out), [R])
         (ggR,) = gc.gradients(gc.reduce_sum(gR * gR), [R])
     before = _gemm_counts()
@@ -296,11 +303,8 @@ def test_loop_gemm_matches_numpy(dtype) -> None:
 
 
 def test_outputs_nobody_holds_are_reused_across_runs() -> None:
-    g = gc.Graph()
+    g, xs, R, out = _tanh_rnn()
     with g.as_default():
-        xs = gc.placeholder(gc.float32, (None, 2, 3))
-        R = gc.placeholder(gc.float32, (3, 3))
-        out = scan(lambda h, x: gc.tanh(x + h @ R), xs, gc.zeros((2, 3)))
         loss = gc.reduce_sum(out * out)
         (gR,) = gc.gradients(loss, [R])
     sess = gc.Session(g, target="cpu")

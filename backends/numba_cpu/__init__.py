@@ -7,12 +7,13 @@ generated Numba loops (:mod:`.codegen`, vectorized float32 transcendentals from
 :mod:`.fastmath`, cached on disk by :mod:`.cache`); GEMM goes to BLAS (:mod:`.kernels`);
 convolution is blocked im2col + BLAS, or direct loops for few input taps
 (:mod:`.conv_kernels`); pooling (:mod:`.pool_kernels`, 2x2 windows in :mod:`.pool_2x2`;
-:mod:`.avg_pool_kernels`), reductions and broadcast helpers (:mod:`.reduce_kernels`) and softmax cross-entropy and its
-gradient (:mod:`.loss_kernels`) are Numba loops; a ``scan`` runs as one generated Numba
-function per loop (:mod:`.scan_loop`) when its body allows; the ops listed in
-:data:`.kernels.FALLBACK` run their NumPy reference. Parallel loops use Numba's workqueue
-layer (:mod:`.threads`). Numba's target starts at the first compile (:mod:`.numba_start`:
-without the import of SciPy's linear algebra that only ``np.dot``-in-``@njit`` kernels use).
+:mod:`.avg_pool_kernels`), reductions and broadcast helpers (:mod:`.reduce_kernels`) and
+softmax cross-entropy and its gradient (:mod:`.loss_kernels`) are Numba loops; a ``scan``
+runs as one generated Numba function per loop (:mod:`.scan_loop`) when its body allows; the
+ops listed in :data:`.kernels.FALLBACK` run their NumPy reference. Parallel loops use
+Numba's workqueue layer (:mod:`.threads`). Numba's target starts at the first compile
+(:mod:`.numba_start`: without the import of SciPy's linear algebra that only
+``np.dot``-in-``@njit`` kernels use).
 
 Environment: ``GRAPHC_CACHE_DIR`` (kernel cache), ``GRAPHC_DEBUG=passes`` (print the pass
 reports), ``verify`` (re-infer after each pass), ``nodes`` (no fusion; check every node's

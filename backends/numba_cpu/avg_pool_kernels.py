@@ -4,9 +4,10 @@ The reference pads the input, reads a strided window view and divides by each wi
 count of real cells, with NumPy temporaries at every call (and the gradient loops over the
 window cells with ``+=`` on strided slices). These loops read the input once, in place:
 each window is clipped to the input, so padded cells are never read and the count is the
-clipped window's area (the op guarantees a real cell in every window). Sums accumulate in float64, so results differ from the reference's
-float32 sums by rounding only. Geometry (pads, output size) comes from the op's own
-helpers; float16 and integer inputs run the reference.
+clipped window's area (the op guarantees a real cell in every window). Sums accumulate in
+float64, so results differ from the reference's float32 sums by rounding only. Geometry
+(pads, output size) comes from the op's own helpers; float16 and integer inputs run the
+reference.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from typing import Any
 import numba
 import numpy as np
 
-from .kernels import Alloc, by_shapes, lower
+from .kernels import Alloc, by_shapes, lower, numba_float, ref_kernel, ref_of
+from .pool_kernels import pool_geometry
 
 __all__ = ["avgpool_backward", "avgpool_forward"]
 
@@ -67,32 +69,14 @@ def avgpool_backward(g, dx, kh, kw, sh, sw, pt, pl):  # pragma: no cover - compi
                             dx[n, c, r, s] += v
 
 
-def _fast(dtype: Any) -> bool:
-    return np.dtype(dtype).name in ("float32", "float64")
-
-
-def _ref(node: Any) -> Callable[..., np.ndarray]:
-    from graphc.op import get_op
-
-    ref, attrs = get_op(node.op).ref, dict(node.attrs)
-    return lambda *args: ref(*args, **attrs)
-
-
-def _geometry(shape: tuple, node: Any) -> tuple:
-    from graphc.ops.pool import _geometry
-
-    a = node.attrs
-    return _geometry(shape, a["ksize"], a["strides"], a["padding"])
-
-
 def _lowering(node: Any, shape_of: int, kernel: Callable) -> Callable[[list, Alloc], Any]:
     """``run(args, alloc)``: ``kernel(args, alloc, pads, out_size, window, ref)`` with the
     geometry of ``args[shape_of]`` and window = (kh, kw, sh, sw); the reference for the
     dtypes the loops do not take."""
-    ref = _ref(node)
-    if not _fast(node.specs[0].dtype.np):
-        return lambda args, alloc: ref(*args)
-    geometry = by_shapes(lambda args: _geometry(args[shape_of].shape, node))
+    if not numba_float(node):
+        return ref_kernel(node)
+    ref = ref_of(node)
+    geometry = by_shapes(lambda args: pool_geometry(args[shape_of], node))
     window = (*node.attrs["ksize"], *node.attrs["strides"])
     return lambda args, alloc: kernel(args, alloc, *geometry(args), window, ref)
 

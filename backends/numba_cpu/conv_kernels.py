@@ -42,14 +42,13 @@ from .conv_direct import (
     direct_forward_par,
 )
 from .conv_loops import add_cols, crop_into, fill_cols, gather_g, scatter_out
-from .kernels import Alloc, by_shapes, lower
+from .kernels import Alloc, Scratch, by_shapes, lower, ref_kernel
 from .threads import PARALLEL_LOCK, choose_threading_layer
 
 __all__ = [
     "BLOCK_ELEMENTS",
     "DIRECT_MAX_TAPS",
     "PARALLEL_MIN_MACS",
-    "Scratch",
     "chunks",
     "layout",
     "use_direct",
@@ -100,33 +99,6 @@ def layout(n: int, k_rows: int, wp: int, ho: int, wo: int, strides: tuple) -> tu
     return full, pitch, span, max(1, min(n, BLOCK_ELEMENTS // max(1, k_rows * span)))
 
 
-class Scratch:
-    """Work buffers of one kernel that persist across runs while their shape holds (the
-    plan runs steps one at a time, so a kernel's scratch is never in use twice)."""
-
-    def __init__(self) -> None:
-        self._bufs: dict[str, np.ndarray] = {}
-
-    def get(self, key: str, shape: tuple, dtype: Any, zeros: bool = False) -> np.ndarray:
-        """A C-contiguous buffer of ``shape`` and ``dtype`` (contents undefined, or zeros
-        when it is new and ``zeros`` is set)."""
-        buf = self._bufs.get(key)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = self._bufs[key] = (np.zeros if zeros else np.empty)(shape, dtype)
-        return buf
-
-    def padded(self, x: np.ndarray, pads: tuple) -> np.ndarray:
-        """``x`` (N, C, H, W) zero-padded by ``((top, bottom), (left, right))``: a buffer
-        whose border is zeroed once, when it is made, and never written after."""
-        (pt, pb), (pl, pr) = pads
-        if not (pt or pb or pl or pr):
-            return np.ascontiguousarray(x)
-        n, c, h, w = x.shape
-        xp = self.get("xp", (n, c, h + pt + pb, w + pl + pr), x.dtype, zeros=True)
-        xp[:, :, pt:pt + h, pl:pl + w] = x
-        return xp
-
-
 def _attrs(node: Any) -> tuple:
     a = node.attrs
     return a["strides"], a["padding"], a["dilations"], a["groups"]
@@ -137,13 +109,6 @@ def _known(node: Any) -> bool:
     them and the reference's run-time re-inference cannot fail."""
     specs = [node.specs[0], *(s.specs[i] for s, i in node.inputs)]
     return all(s.shape is not None and None not in s.shape for s in specs)
-
-
-def _ref_run(node: Any) -> Callable[[list, Alloc], np.ndarray]:
-    from graphc.op import get_op
-
-    ref, attrs = get_op(node.op).ref, dict(node.attrs)
-    return lambda args, alloc: ref(*args, **attrs)
 
 
 def _groups_dot(a: np.ndarray, b: np.ndarray, out: np.ndarray, groups: int,
@@ -166,7 +131,7 @@ def _conv2d(node: Any) -> Callable[[list, Alloc], np.ndarray]:
     from graphc.ops.conv import _checked_at_run, _infer_conv, out_dim, resolve_pads
 
     if node.specs[0].dtype.name == "float16":
-        return _ref_run(node)
+        return ref_kernel(node)
     strides, padding, (dh, dw), groups = _attrs(node)
     (sh, sw), known, scratch = strides, _known(node), Scratch()
 
@@ -221,7 +186,7 @@ def _conv2d_backprop_input(node: Any) -> Callable[[list, Alloc], np.ndarray]:
     from graphc.ops.conv import _checked_at_run, _infer_bp_input, resolve_pads
 
     if node.specs[0].dtype.name == "float16":
-        return _ref_run(node)
+        return ref_kernel(node)
     strides, padding, (dh, dw), groups = _attrs(node)
     (sh, sw), size = strides, node.attrs["size"]
     known, scratch = _known(node), Scratch()
@@ -274,7 +239,7 @@ def _conv2d_backprop_filter(node: Any) -> Callable[[list, Alloc], np.ndarray]:
     from graphc.ops.conv import _checked_at_run, _infer_bp_filter, resolve_pads
 
     if node.specs[0].dtype.name == "float16":
-        return _ref_run(node)
+        return ref_kernel(node)
     strides, padding, (dh, dw), groups = _attrs(node)
     (sh, sw), known, scratch = strides, _known(node), Scratch()
 

@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["LIBRARY", "FALLBACK", "RUNTIME", "lower", "by_shapes"]
+__all__ = ["LIBRARY", "FALLBACK", "RUNTIME", "Scratch", "by_shapes", "lower", "numba_float",
+           "ref_kernel", "ref_of"]
 
 Alloc = Callable[[tuple, Any], np.ndarray]
 Factory = Callable[[Any], Callable[[list, Alloc], np.ndarray]]
@@ -85,6 +86,54 @@ def by_shapes(compute: Callable[[list], tuple]) -> Callable[[list], tuple]:
             hit = memo[key] = compute(args)
         return hit
     return get
+
+
+def ref_of(node: Any) -> Callable[..., np.ndarray]:
+    """The node's NumPy reference with its attributes bound: ``ref_of(node)(*arrays)``,
+    what a kernel runs for the inputs it does not take."""
+    from graphc.op import get_op
+
+    ref, attrs = get_op(node.op).ref, dict(node.attrs)
+    return lambda *args: np.asarray(ref(*args, **attrs))
+
+
+def ref_kernel(node: Any) -> Callable[[list, Alloc], np.ndarray]:
+    """A kernel (``run(args, alloc)``) that runs the node's reference."""
+    ref = ref_of(node)
+    return lambda args, alloc: ref(*args)
+
+
+def numba_float(node: Any) -> bool:
+    """The node's result is float32 or float64: the floats Numba computes with on the cpu
+    (float16 and the other dtypes run the reference)."""
+    return node.specs[0].dtype.name in ("float32", "float64")
+
+
+class Scratch:
+    """Work buffers of one kernel that persist across runs while their shape holds (the
+    plan runs steps one at a time, so a kernel's scratch is never in use twice)."""
+
+    def __init__(self) -> None:
+        self._bufs: dict[str, np.ndarray] = {}
+
+    def get(self, key: str, shape: tuple, dtype: Any, zeros: bool = False) -> np.ndarray:
+        """A C-contiguous buffer of ``shape`` and ``dtype`` (contents undefined, or zeros
+        when it is new and ``zeros`` is set)."""
+        buf = self._bufs.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self._bufs[key] = (np.zeros if zeros else np.empty)(shape, dtype)
+        return buf
+
+    def padded(self, x: np.ndarray, pads: tuple) -> np.ndarray:
+        """``x`` (N, C, H, W) zero-padded by ``((top, bottom), (left, right))``: a buffer
+        whose border is zeroed once, when it is made, and never written after."""
+        (pt, pb), (pl, pr) = pads
+        if not (pt or pb or pl or pr):
+            return np.ascontiguousarray(x)
+        n, c, h, w = x.shape
+        xp = self.get("xp", (n, c, h + pt + pb, w + pl + pr), x.dtype, zeros=True)
+        xp[:, :, pt:pt + h, pl:pl + w] = x
+        return xp
 
 
 @lower("matmul")

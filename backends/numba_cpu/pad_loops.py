@@ -1,7 +1,7 @@
 """Copying an NCHW tensor into a padded buffer, for the compiled program's window ops.
 
 The step-by-step convolution keeps its padded input in a scratch buffer whose border is
-zeroed once (:class:`.conv_kernels.Scratch`), and max pooling pads with ``np.pad``. A
+zeroed once (:class:`.kernels.Scratch`), and max pooling pads with ``np.pad``. A
 compiled program's workspace is shared by nothing else but is not known to be fresh, so
 :func:`pad_into` writes the border at every run: a few rows and columns per plane, small
 next to the copy itself.

@@ -29,7 +29,7 @@ from .threads import PARALLEL_LOCK, choose_threading_layer
 #: (301k): waking the pool costs more there. The forward pass, memory-bound, never gained.
 PARALLEL_MIN_ELEMENTS = 1 << 20
 
-__all__ = ["maxpool_backward", "maxpool_forward"]
+__all__ = ["maxpool_backward", "maxpool_forward", "pool_geometry"]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -86,7 +86,8 @@ def maxpool_backward(xp, g, dxp, kh, kw, sh, sw):  # pragma: no cover - compiled
                     dxp[n, c, i * sh + arow[j], j * sw + brow[j]] += g[n, c, i, j]
 
 
-def _geometry(x: np.ndarray, node: Any) -> tuple:
+def pool_geometry(x: np.ndarray, node: Any) -> tuple:
+    """(pads, (Ho, Wo)) of a 2-D pooling node over the run-time ``x`` (the op's own rule)."""
     from graphc.ops.pool import _geometry
 
     a = node.attrs
@@ -130,7 +131,7 @@ def _pad(x: np.ndarray, pads: tuple) -> np.ndarray:
 def _max_pool2d(node: Any) -> Callable[[list, Alloc], np.ndarray]:
     (kh, kw), (sh, sw) = node.attrs["ksize"], node.attrs["strides"]
 
-    geometry = by_shapes(lambda args: _geometry(args[0], node))
+    geometry = by_shapes(lambda args: pool_geometry(args[0], node))
     fast = _is_2x2(node)
 
     def run(args: list, alloc: Alloc) -> np.ndarray:
@@ -149,7 +150,7 @@ def _max_pool2d(node: Any) -> Callable[[list, Alloc], np.ndarray]:
 def _max_pool2d_grad(node: Any) -> Callable[[list, Alloc], np.ndarray]:
     (kh, kw), (sh, sw) = node.attrs["ksize"], node.attrs["strides"]
 
-    geometry = by_shapes(lambda args: _geometry(args[0], node))
+    geometry = by_shapes(lambda args: pool_geometry(args[0], node))
     fast = _is_2x2(node)
 
     def run(args: list, alloc: Alloc) -> np.ndarray:

@@ -21,6 +21,7 @@ import numpy as np
 from .conv_emit import call, contiguous
 from .loop_shapes import Unsupported
 from .loop_values import Gen, Val
+from .reduce_kernels import reduced_axes
 
 __all__ = ["IMPORTS", "emit_reduce"]
 
@@ -36,7 +37,7 @@ def emit_reduce(gen: Gen, node: Any) -> list[Val]:
         raise Unsupported(f"{node.op} other than float32/float64")
     if rank == 0:
         raise Unsupported(f"{node.op} of a scalar")
-    reduced = set(range(rank)) if axes is None else {a % rank for a in axes}
+    reduced = reduced_axes(axes, rank)
     kept = [p for p in range(rank) if p not in reduced]
     lo, hi = (kept[0], kept[-1] + 1) if kept else (rank, rank)
     if kept != list(range(lo, hi)):

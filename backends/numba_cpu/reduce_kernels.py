@@ -16,14 +16,14 @@ NaN as NumPy does. Only float32/float64 take the kernel; other dtypes run the re
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numba
 import numpy as np
 
-from .kernels import Alloc, lower
+from .kernels import Alloc, Scratch, lower, numba_float, ref_kernel, ref_of
 
-__all__ = ["extreme3", "split_axes", "sum3"]
+__all__ = ["extreme3", "reduced_axes", "split_axes", "sum3"]
 
 SUM, MAX, MIN = 0, 1, 2
 
@@ -91,19 +91,15 @@ def split_axes(shape: tuple, reduced: set[int]) -> Optional[tuple[int, int, int]
     return math.prod(shape[:lo]), math.prod(shape[lo:hi]), math.prod(shape[hi:])
 
 
-def _float(node: Any) -> bool:
-    return node.specs[0].dtype.name in ("float32", "float64")
-
-
-def _ref_of(node: Any) -> Callable[..., np.ndarray]:
-    from graphc.op import get_op
-
-    ref, attrs = get_op(node.op).ref, dict(node.attrs)
-    return lambda *args: np.asarray(ref(*args, **attrs))
+def reduced_axes(axes: Optional[Sequence[int]], rank: int) -> set[int]:
+    """The positions a reduction with the ``axes`` attribute (None: all) reduces."""
+    return set(range(rank)) if axes is None else {ax % rank for ax in axes} if rank \
+        else set()
 
 
 def _run_reduce(x: np.ndarray, reduced: set[int], out_shape: tuple, kind: int, mean: bool,
-                alloc: Alloc, fallback: Callable[[], np.ndarray]) -> np.ndarray:
+                alloc: Alloc, scratch: Scratch, fallback: Callable[[], np.ndarray]
+                ) -> np.ndarray:
     split = split_axes(x.shape, reduced)
     if split is None or (kind != SUM and x.size == 0):
         return fallback()  # an awkward axis pattern, or NumPy's error for an empty max
@@ -113,7 +109,7 @@ def _run_reduce(x: np.ndarray, reduced: set[int], out_shape: tuple, kind: int, m
     out = alloc(out_shape, x.dtype)
     x3 = np.ascontiguousarray(x).reshape(a, b, c)
     if kind == SUM:
-        sum3(x3, out.reshape(b), np.empty(b), scale)
+        sum3(x3, out.reshape(b), scratch.get("acc", (b,), np.float64), scale)
     else:
         extreme3(x3, out.reshape(b), kind == MAX)
     return out
@@ -122,21 +118,19 @@ def _run_reduce(x: np.ndarray, reduced: set[int], out_shape: tuple, kind: int, m
 def _make_reduce(op: str, kind: int, mean: bool) -> None:
     @lower(op)
     def factory(node: Any) -> Callable[[list, Alloc], np.ndarray]:
-        ref = _ref_of(node)
-        if not _float(node):
-            return lambda args, alloc: ref(*args)
+        if not numba_float(node):
+            return ref_kernel(node)
+        ref, scratch = ref_of(node), Scratch()
         axes, keepdims = node.attrs["axes"], node.attrs["keepdims"]
 
         def run(args: list, alloc: Alloc) -> np.ndarray:
             (x,) = args
-            nd = x.ndim
-            reduced = set(range(nd)) if axes is None else {ax % nd for ax in axes} if nd \
-                else set()
+            reduced = reduced_axes(axes, x.ndim)
             if keepdims:
                 shape = tuple(1 if i in reduced else d for i, d in enumerate(x.shape))
             else:
                 shape = tuple(d for i, d in enumerate(x.shape) if i not in reduced)
-            return _run_reduce(x, reduced, shape, kind, mean, alloc, lambda: ref(x))
+            return _run_reduce(x, reduced, shape, kind, mean, alloc, scratch, lambda: ref(x))
         return run
 
 
@@ -148,9 +142,9 @@ for _op, _kind, _mean in (("reduce_sum", SUM, False), ("reduce_mean", SUM, True)
 @lower("sum_to_like")
 def _sum_to_like(node: Any) -> Callable[[list, Alloc], np.ndarray]:
     """The axes broadcasting added (leading ones, and 1s of ``like`` that ``g`` expanded)."""
-    ref = _ref_of(node)
-    if not _float(node):
-        return lambda args, alloc: ref(*args)
+    if not numba_float(node):
+        return ref_kernel(node)
+    ref, scratch = ref_of(node), Scratch()
 
     def run(args: list, alloc: Alloc) -> np.ndarray:
         g, like = args
@@ -159,7 +153,8 @@ def _sum_to_like(node: Any) -> Callable[[list, Alloc], np.ndarray]:
                                       if d == 1 and g.shape[lead + i] != 1}
         if not reduced:
             return ref(g, like)  # a reshape: no work
-        return _run_reduce(g, reduced, like.shape, SUM, False, alloc, lambda: ref(g, like))
+        return _run_reduce(g, reduced, like.shape, SUM, False, alloc, scratch,
+                           lambda: ref(g, like))
     return run
 
 
