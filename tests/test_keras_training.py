@@ -286,6 +286,34 @@ def test_sequential_builds_from_data_and_refuses_late_layers():
         model.add(L.Dense(1))
 
 
+def test_compile_before_the_input_shape_is_known_builds_at_the_first_fit():
+    """Keras's deferred build: compile a Sequential with no input shape, train on data."""
+    x, y = blobs(96)
+    runs, models = [], []
+    for built_first in (False, True):  # the same seeds, drawn at build time
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential([L.Dense(16, activation="relu"),
+                                  L.Dense(3, activation="softmax")])
+        if built_first:
+            model.build((None, 6))
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"],
+                      target=TARGET)
+        runs.append(model.fit(x, y, batch_size=32, epochs=3, shuffle=False, verbose=0).history)
+        models.append(model)
+    late, early = models
+    assert set(runs[0]) == {"loss", "accuracy"} and late.metrics_names == early.metrics_names
+    np.testing.assert_allclose(runs[0]["loss"], runs[1]["loss"], rtol=1e-5)
+    np.testing.assert_allclose(late.evaluate(x, y), early.evaluate(x, y), rtol=1e-5)
+    assert late.inputs[0].shape == (None, 6)
+
+    via_batch = keras.Sequential([L.Dense(1)])  # train_on_batch builds it as well
+    via_batch.compile("sgd", "mse", target=TARGET)
+    loss = via_batch.train_on_batch(x[:8], y[:8].astype(np.float32))
+    assert np.isfinite(loss) and via_batch.inputs[0].shape == (None, 6)
+    with pytest.raises(ValueError, match="unknown metric 'acuracy'"):  # still at compile
+        keras.Sequential([L.Dense(1)]).compile("sgd", "mse", metrics=["acuracy"])
+
+
 def test_compile_cpu_falls_back_with_a_warning(monkeypatch):
     from graphc.frontends.keras import training
 

@@ -359,6 +359,10 @@ class Sequential(Model):
         if not self._built:
             self.build(None if x is None else np.shape(as_list(x)[0]))
 
+    def _can_build(self) -> bool:
+        return (self._built or self._input is not None
+                or bool(self._pending) and self._pending[0].input_shape_arg is not None)
+
 
 def _ancestors(outputs: Sequence[Tensor], stop: set = frozenset()) -> set[int]:
     """Node ids of ``outputs`` and everything they depend on (not walking past ``stop``)."""

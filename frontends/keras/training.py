@@ -48,28 +48,46 @@ class TrainingMixin:
     def _ensure_built(self, x: Any = None) -> None:
         pass
 
+    def _can_build(self) -> bool:
+        """Whether the graph can be built before the first data is seen."""
+        return True
+
     # -- compile ---------------------------------------------------------------------------
 
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None,
                 metrics: Optional[Sequence[Any]] = None, target: Optional[str] = "cpu") -> None:
         """Set up training: optimizer (name or ``gc.keras.optimizers`` object), loss (name or
-        callable), metrics (names or callables) and the graphc target to run on."""
-        self._ensure_built()
+        callable), metrics (names or callables) and the graphc target to run on. A Sequential
+        model whose input shape is not given yet is compiled as Keras does: its training
+        graph is built when fit, evaluate or train_on_batch first sees data."""
         if loss is None:
             raise ValueError("compile: a loss is required; use one of "
                              + ", ".join(losses_mod.LOSSES))
-        if len(self.outputs) != 1:
-            raise NotImplementedError("compile: models with several outputs are not supported "
-                                      "yet; build one model per output")
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = losses_mod.get(loss)
         self._target = resolve_target(target)
-        out = self.outputs[0]
         loss_name = loss if isinstance(loss, str) else getattr(self.loss, "name", None)
-        loss_name = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}.get(loss_name,
-                                                                                     loss_name)
+        self._loss_name = {"mse": "mean_squared_error",
+                           "mae": "mean_absolute_error"}.get(loss_name, loss_name)
+        self._metric_args = list(metrics or [])
+        for m in self._metric_args:  # an unknown name fails here, not at the first fit
+            metrics_mod.get(m, self._loss_name)
+        self._executables: dict[str, Any] = {}
+        self._train_op = None
+        self._training_built = False
+        self.compiled = True
+        if self._can_build():
+            self._build_training()
+
+    def _build_training(self) -> None:
+        """Add the loss, metrics and optimizer step of :meth:`compile` to the built graph."""
+        self._ensure_built()
+        if len(self.outputs) != 1:
+            raise NotImplementedError("compile: models with several outputs are not supported "
+                                      "yet; build one model per output")
+        out = self.outputs[0]
         units = out.shape[-1] if out.shape else None
-        named = [metrics_mod.get(m, loss_name, units) for m in (metrics or [])]
+        named = [metrics_mod.get(m, self._loss_name, units) for m in self._metric_args]
         graph = self.graph
         with graph.as_default(), graph.name_scope(None), graph.name_scope("training"):
             sparse = getattr(self.loss, "sparse", False)
@@ -95,8 +113,7 @@ class TrainingMixin:
         self._metric_fns = [fn for _, fn in named]
         self._test_fetches: Optional[list[Tensor]] = None
         self._train_op = train_op
-        self._executables: dict[str, Any] = {}
-        self.compiled = True
+        self._training_built = True
 
     def _executable(self, kind: str) -> tuple[Any, bool]:
         """(callable, feeds the flag?) for ``"train"``, ``"test"`` or ``"predict"``."""
@@ -151,6 +168,8 @@ class TrainingMixin:
 
     def _prepare_x(self, x: Any) -> list[np.ndarray]:
         self._ensure_built(x)
+        if self.compiled and not self._training_built:  # compiled before it was built
+            self._build_training()
         arrays = [np.asarray(a) for a in as_list(x)]
         if len(arrays) != len(self.inputs):
             raise ValueError(f"model {self.name} takes {len(self.inputs)} inputs, got "
