@@ -206,6 +206,78 @@ def test_reductions_and_softmax_run_in_the_program(dtype) -> None:
         run(np.zeros((0, 3, 4), dtype))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_argmax_and_argmin_run_in_the_program(dtype) -> None:
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.as_dtype(dtype), (None, 3, 4), name="x")
+        fetches = [gc.argmax(x, 0), gc.argmax(x, 1), gc.argmax(x, -1),
+                   gc.argmin(x, 1, output_type=gc.int32), gc.argmin(x, 2)]
+    sess, ref = gc.Session(g, target="cpu"), gc.Session(g, target="reference")
+    run = sess.make_callable(fetches, [x])
+    assert _compiled(run).program is not None
+    before = program_runtime.COUNTERS["runs"]
+    for batch in (1, 6):
+        xv = RNG.integers(-2, 3, size=(batch, 3, 4)).astype(dtype)  # ties everywhere
+        if dtype == np.float32 and batch == 6:
+            xv[2, 1, 3] = xv[4, 2, 0] = xv[4, 0, 0] = np.nan  # the first NaN wins
+        for got, want in zip(run(xv), ref.run(fetches, {x: xv})):
+            assert got.shape == want.shape and got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+    assert program_runtime.COUNTERS["runs"] - before == 2
+    with pytest.raises(ValueError, match="empty sequence"):  # no rows: NumPy's error
+        run(np.zeros((0, 3, 4), dtype))
+
+
+def test_a_classifiers_loss_and_accuracy_run_in_the_program() -> None:
+    """Keras's evaluate: the mean softmax cross-entropy and the accuracy, one call."""
+    m = _mlp()
+    g, x, y, logits = m["graph"], m["x"], m["y"], m["logits"]
+    with g.as_default():
+        hits = gc.equal(gc.argmax(logits, 1), y)
+        fetches = [gc.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits),
+                   gc.reduce_mean(gc.cast(hits, gc.float32))]
+    sess, ref = gc.Session(g, target="cpu"), gc.Session(g, target="reference")
+    run = sess.make_callable(fetches, [x, y])
+    assert _compiled(run).program is not None
+    before = program_runtime.COUNTERS["runs"]
+    for batch in (1, 7):
+        xv, yv = _rand(batch, 6), RNG.integers(0, 3, batch)
+        for got, want in zip(run(xv, yv), ref.run(fetches, {x: xv, y: yv})):
+            assert got.shape == want.shape and got.dtype == want.dtype
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert program_runtime.COUNTERS["runs"] - before == 2
+    with pytest.raises(gc.FeedError, match="label 3 is outside"):  # the reference's error
+        run(_rand(4, 6), np.array([0, 1, 3, 2]))
+    with pytest.raises(gc.FeedError, match="label -1 is outside"):
+        run(_rand(2, 6), np.array([-1, 0]))
+    assert program_runtime.COUNTERS["runs"] - before == 2
+    with pytest.raises(gc.ShapeError, match=r"labels \[3\] must have the shape of logits "
+                       r"\[4, 3\]"):  # another batch: the step by step path names both
+        run(_rand(4, 6), np.array([0, 1, 2]))
+
+
+def test_plans_differing_only_in_dtypes_get_their_own_programs() -> None:
+    """An argmax or a max reads the same for every dtype: the source carries the signature,
+    so the second plan does not get the first one's dispatcher (closed to other types)."""
+    runs = []
+    for dtype in (gc.float32, gc.float64, gc.int32):
+        g = gc.Graph()
+        with g.as_default():
+            x = gc.placeholder(dtype, (None, 4), name="x")
+            fetches = [gc.argmax(x, 1)] + ([gc.reduce_max(x, 1)] if dtype.is_floating else [])
+        runs.append((gc.Session(g, target="cpu").make_callable(fetches, [x]), dtype.np))
+    before = program_runtime.COUNTERS["runs"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for run, dtype in runs:
+            xv = np.array([[1, 5, 2, 5], [7, 0, 0, 3]], dtype)
+            got = run(xv)
+            np.testing.assert_array_equal(got[0], [1, 0])
+            assert got[-1].dtype == (dtype if len(got) == 2 else np.int64)
+    assert program_runtime.COUNTERS["runs"] - before == 3
+
+
 def test_a_reduction_over_axes_around_a_kept_one_runs_step_by_step() -> None:
     g = gc.Graph()
     with g.as_default():

@@ -16,7 +16,9 @@ runs as one call). The generated module holds
   of the generated code fails at run time (the caller runs the step-by-step executable);
 * ``program(dims, workspaces..., inputs..., outputs...)`` (``@njit``): the whole run; it
   returns 0, or 1 before doing anything when a variable's shape is not the one ``dims``
-  was computed for (the caller finds ``dims`` by the feeds' shapes alone).
+  was computed for (the caller finds ``dims`` by the feeds' shapes alone), or 2 when a
+  value makes the reference raise (a label out of range: :mod:`.loss_emit`; the caller
+  runs the step-by-step executable, which raises the reference's error).
 
 Inputs are the feeds, the variables (read from the session's state by the caller) and the
 non-scalar constants, in that order (weights are arguments, never baked-in globals). Each
@@ -42,7 +44,7 @@ import numpy as np
 from graphc.lower import Plan
 from graphc.op import Kind, get_op
 
-from . import conv_emit, pool_emit, reduce_emit
+from . import conv_emit, loss_emit, pool_emit, reduce_emit
 from .loop_codegen import PRELUDE, emit_op, shape_function
 from .loop_emit import EMITTERS, emit_fused
 from .loop_shapes import Unsupported
@@ -54,14 +56,17 @@ _DTYPES = {np.dtype(t) for t in ("float32", "float64", "int8", "int16", "int32",
                                  "uint8", "bool")}
 
 # Ops only whole programs emit (the scan loops' table, EMITTERS, stays as it is): the
-# window ops and the reductions, with the compiled helpers their generated code calls
-# (module -> names).
+# window ops, the reductions and the loss of a classifier's evaluate, with the compiled
+# helpers their generated code calls (module -> names).
 _WINDOW_OPS: dict[str, tuple[Callable, dict]] = {
     "conv2d": (conv_emit.emit_conv2d, conv_emit.IMPORTS),
     "max_pool2d": (pool_emit.emit_max_pool2d, pool_emit.IMPORTS),
     "avg_pool2d": (pool_emit.emit_avg_pool2d, pool_emit.AVG_IMPORTS),
     **{op: (reduce_emit.emit_reduce, reduce_emit.IMPORTS)
        for op in ("reduce_sum", "reduce_mean", "reduce_max", "reduce_min")},
+    "argmax": (reduce_emit.emit_arg_extreme, reduce_emit.ARG_IMPORTS),
+    "argmin": (reduce_emit.emit_arg_extreme, reduce_emit.ARG_IMPORTS),
+    "sparse_softmax_cross_entropy_with_logits": (loss_emit.emit_sparse_xent, loss_emit.IMPORTS),
 }
 
 
@@ -130,8 +135,15 @@ def generate_program(plan: Plan) -> ProgramSource:
     src = _shape_function(gen, outs, bound) + _program_function(gen, inputs, in_vals, outs,
                                                                 bound)
     dtypes = sorted({b[1] for b in gen.buffers if b[0] not in bound}, key=str)
+    ranks = [len(v.dims) for v in outs]
+    # The runtime compiles the dispatcher for one signature and shares it between plans
+    # of the same source, but the source alone may not fix the dtypes (an argmax or a max
+    # reads the same for every dtype): the signature is written into it.
+    signature = ", ".join([f"ws {d}" for d in dtypes] + [f"in {i.dtype}[{i.rank}]" for i in inputs]
+                          + [f"out {d}[{r}]" for d, r in zip(out_dtypes, ranks)])
     prelude = PRELUDE + _helpers_prelude({s.node.op for s in plan.steps})
-    return ProgramSource(prelude + src, inputs, dtypes, out_dtypes, [len(v.dims) for v in outs])
+    return ProgramSource(f"{prelude}# signature: {signature}\n{src}", inputs, dtypes,
+                         out_dtypes, ranks)
 
 
 def _emit_step(gen: Gen, step: Any) -> list[Val]:
@@ -215,8 +227,9 @@ def _shape_function(gen: Gen, outs: list[Val], bound: dict[str, int]) -> str:
 
 def _program_function(gen: Gen, inputs: list[Input], in_vals: list[Val], outs: list[Val],
                       bound: dict[str, int]) -> str:
-    """``program(...)``: the njit function running every step. It returns 0, or 1 without
-    running anything when a variable's shape is not the one its layout was made for."""
+    """``program(...)``: the njit function running every step. It returns 0, 1 without
+    running anything when a variable's shape is not the one its layout was made for, or 2
+    (:mod:`.loss_emit`) when the step-by-step path must run to raise the reference's error."""
     ws = [b for b in gen.buffers if b[0] not in bound]
     dtypes = sorted({b[1] for b in ws}, key=str)
     args = (["dims"] + [f"ws{k}" for k in range(len(dtypes))]

@@ -169,12 +169,14 @@ class CompiledProgram:
                 if layout is None:
                     return None
                 code, outs = self._call(layout, args)
-            if code:  # a variable's shape is not the one of the last run's layout
+            if code == 1:  # a variable's shape is not the one of the last run's layout
                 layout = self._layout(tuple([a.shape for a in args]))
                 if layout is None:
                     return None
                 self._last = (key, layout)
                 code, outs = self._call(layout, args)
+            if code:  # 2: a value the reference refuses (the steps raise its error)
+                return None
         except Exception as err:  # noqa: BLE001 - Numba's errors never reach users
             self.broken = first_line(err)
             warnings.warn(f"graphc cpu: the compiled program failed ({self.broken}); "

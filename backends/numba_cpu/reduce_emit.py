@@ -1,6 +1,7 @@
-"""``reduce_sum``, ``reduce_mean``, ``reduce_max`` and ``reduce_min`` in a compiled program
-(:mod:`.program_codegen`): the step kernels' loops (:func:`.reduce_kernels.sum3`,
-:func:`.reduce_kernels.extreme3`), called from the generated ``@njit`` code.
+"""``reduce_sum``, ``reduce_mean``, ``reduce_max``, ``reduce_min``, ``argmax`` and ``argmin``
+in a compiled program (:mod:`.program_codegen`): the loops of :mod:`.reduce_kernels`
+(:func:`~.reduce_kernels.sum3`, :func:`~.reduce_kernels.extreme3`,
+:func:`~.reduce_kernels.arg_extreme3`), called from the generated ``@njit`` code.
 
 A softmax (``x - reduce_max(x)``, ``exp``, ``reduce_sum``) and a global average pooling
 are reductions; without them the predict of a classifier ending in softmax ran step by
@@ -10,6 +11,10 @@ the sizes being symbolic; other patterns raise :class:`~.loop_shapes.Unsupported
 and means accumulate in float64 in a workspace buffer. A max or min over no elements makes
 the shape function return None, so the step-by-step path raises NumPy's error. Dtypes other
 than float32/float64 and scalar inputs raise Unsupported.
+
+``argmax``/``argmin`` (a classifier's accuracy: Keras's evaluate) reduce one axis, viewed
+the same way as ``(A, B, C)`` with B the axis, for any dtype of the program; an empty axis
+makes the shape function return None (NumPy raises).
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from .loop_shapes import Unsupported
 from .loop_values import Gen, Val
 from .reduce_kernels import reduced_axes
 
-__all__ = ["IMPORTS", "emit_reduce"]
+__all__ = ["ARG_IMPORTS", "IMPORTS", "emit_arg_extreme", "emit_reduce"]
 
 #: The compiled helpers the generated code calls: module (in this package) -> names.
 IMPORTS = {"reduce_kernels": ("extreme3", "sum3")}
+ARG_IMPORTS = {"reduce_kernels": ("arg_extreme3",)}
 
 
 def emit_reduce(gen: Gen, node: Any) -> list[Val]:
@@ -60,4 +66,22 @@ def emit_reduce(gen: Gen, node: Any) -> list[Val]:
     else:
         dims.require(f"({a}) * ({c}) > 0 or ({b}) == 0")  # NumPy raises for an empty max
         gen.emit(call("extreme3", x3, f"{out.name}.reshape(-1)", node.op == "reduce_max"))
+    return [out]
+
+
+def emit_arg_extreme(gen: Gen, node: Any) -> list[Val]:
+    """``y = argmax(x, axis)`` or ``argmin``, of ``output_type``."""
+    x = gen.val(node.inputs[0])
+    if not x.dims:
+        raise Unsupported(f"{node.op} of a scalar")
+    axis, dims = node.attrs["axis"], gen.dims
+    a, b, c = (dims.product(x.dims[:axis]), dims.expr(x.dims[axis]),
+               dims.product(x.dims[axis + 1:]))
+    dims.require(f"({b}) > 0")  # NumPy raises for an empty axis
+    static = node.specs[0].shape
+    kept = x.dims[:axis] + x.dims[axis + 1:]
+    out = gen.buffer(node.specs[0].dtype.np,
+                     tuple(dims.static(d, s) for d, s in zip(kept, static)))
+    gen.emit(call("arg_extreme3", f"{contiguous(x)}.reshape(({a}, {b}, {c}))",
+                  f"{out.name}.reshape(-1)", node.op == "argmax"))
     return [out]

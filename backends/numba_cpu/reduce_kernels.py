@@ -23,7 +23,7 @@ import numpy as np
 
 from .kernels import Alloc, Scratch, lower, numba_float, ref_kernel, ref_of
 
-__all__ = ["extreme3", "reduced_axes", "split_axes", "sum3"]
+__all__ = ["arg_extreme3", "extreme3", "reduced_axes", "split_axes", "sum3"]
 
 SUM, MAX, MIN = 0, 1, 2
 
@@ -75,6 +75,26 @@ def extreme3(x, out, largest):  # pragma: no cover - compiled
                 else:
                     m = v if (v < m or v != v) else m
             out[b] = m
+
+
+@numba.njit(cache=True, nogil=True)
+def arg_extreme3(x, out, largest):  # pragma: no cover - compiled
+    """``out[a*C + c]`` = the index along B of the max (``largest``) or min of
+    ``x[a, :, c]`` for ``x`` (A, B, C) with B >= 1: the first on ties, the first NaN if
+    any (as np.argmax and np.argmin)."""
+    a_, b_, c_ = x.shape
+    for a in range(a_):
+        for c in range(c_):
+            m, k = x[a, 0, c], 0
+            if m == m:  # noqa: PLR0124 (not NaN)
+                for b in range(1, b_):
+                    v = x[a, b, c]
+                    if v != v:  # noqa: PLR0124 (NaN)
+                        k = b
+                        break
+                    if (v > m) if largest else (v < m):
+                        m, k = v, b
+            out[a * c_ + c] = k
 
 
 def split_axes(shape: tuple, reduced: set[int]) -> Optional[tuple[int, int, int]]:

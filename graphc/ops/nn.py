@@ -163,7 +163,13 @@ def _infer_sparse_xent(labels: TensorSpec, logits: TensorSpec) -> TensorSpec:
     return TensorSpec(logits.shape[:-1], logits.dtype)
 
 
-def _check_labels(labels: np.ndarray, depth: int) -> None:
+def _check_labels(labels: np.ndarray, logits: np.ndarray) -> None:
+    """The run-time checks the static shapes could not make (a batch size, the labels)."""
+    if labels.shape != logits.shape[:-1]:
+        raise ShapeError(f"sparse_softmax_cross_entropy_with_logits: labels "
+                         f"{format_shape(labels.shape)} must have the shape of logits "
+                         f"{format_shape(logits.shape)} without its last (class) axis")
+    depth = logits.shape[-1]
     bad = (labels < 0) | (labels >= depth)
     if np.any(bad):
         raise FeedError(f"sparse_softmax_cross_entropy_with_logits: label "
@@ -171,7 +177,7 @@ def _check_labels(labels: np.ndarray, depth: int) -> None:
 
 
 def _sparse_xent_ref(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    _check_labels(labels, logits.shape[-1])
+    _check_labels(labels, logits)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     lse = np.log(np.exp(shifted).sum(axis=-1))
     picked = np.take_along_axis(shifted, labels[..., None].astype(np.intp), -1)[..., 0]
@@ -203,7 +209,7 @@ def _infer_sparse_xent_grad(labels: TensorSpec, logits: TensorSpec,
 
 def _sparse_xent_grad_ref(labels: np.ndarray, logits: np.ndarray, g: np.ndarray) -> np.ndarray:
     depth = logits.shape[-1]
-    _check_labels(labels, depth)  # the loss itself may not run when only gradients are fetched
+    _check_labels(labels, logits)  # the loss itself may not run when only gradients are fetched
     shifted = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(shifted)
     probs = e / e.sum(axis=-1, keepdims=True)
