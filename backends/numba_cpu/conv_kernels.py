@@ -42,7 +42,7 @@ from .conv_direct import (
     direct_forward_par,
 )
 from .conv_loops import add_cols, crop_into, fill_cols, gather_g, scatter_out
-from .kernels import Alloc, Scratch, by_shapes, lower, ref_kernel
+from .kernels import Alloc, Scratch, by_shapes, lower, numba_float, ref_kernel
 from .threads import PARALLEL_LOCK, choose_threading_layer
 
 __all__ = [
@@ -130,7 +130,7 @@ def _conv2d(node: Any) -> Callable[[list, Alloc], np.ndarray]:
     """Per block: fill the columns, one GEMM per group, scatter to NCHW."""
     from graphc.ops.conv import _checked_at_run, _infer_conv, out_dim, resolve_pads
 
-    if node.specs[0].dtype.name == "float16":
+    if not numba_float(node):  # float16
         return ref_kernel(node)
     strides, padding, (dh, dw), groups = _attrs(node)
     (sh, sw), known, scratch = strides, _known(node), Scratch()
@@ -185,7 +185,7 @@ def _conv2d_backprop_input(node: Any) -> Callable[[list, Alloc], np.ndarray]:
     """Per block: gather the gradient, one GEMM per group, then the adjoint fill."""
     from graphc.ops.conv import _checked_at_run, _infer_bp_input, resolve_pads
 
-    if node.specs[0].dtype.name == "float16":
+    if not numba_float(node):  # float16
         return ref_kernel(node)
     strides, padding, (dh, dw), groups = _attrs(node)
     (sh, sw), size = strides, node.attrs["size"]
@@ -238,7 +238,7 @@ def _conv2d_backprop_filter(node: Any) -> Callable[[list, Alloc], np.ndarray]:
     """Per block: fill the columns and gather the gradient, ``dW += G @ cols.T`` per group."""
     from graphc.ops.conv import _checked_at_run, _infer_bp_filter, resolve_pads
 
-    if node.specs[0].dtype.name == "float16":
+    if not numba_float(node):  # float16
         return ref_kernel(node)
     strides, padding, (dh, dw), groups = _attrs(node)
     (sh, sw), known, scratch = strides, _known(node), Scratch()

@@ -64,24 +64,15 @@ def _load(gen: Gen, v: Val, out: tuple) -> str:
     """The element of ``v`` at the loop-nest index over ``out`` (plain indexing)."""
     if not v.dims:
         return f"{v.name}[0]"
-    rank, idx = len(out), []
-    for j, d in enumerate(v.dims):
-        p = j + rank - len(v.dims)
-        bcast = gen.dims.find(d) == 1 and gen.dims.find(out[p]) != 1
-        idx.append("0" if bcast else f"i{p}")
-    return f"{v.name}[{', '.join(idx)}]"
+    return f"{v.name}[{', '.join(gen.indices(v, out))}]"
 
 
 def _row(gen: Gen, v: Val, out: tuple) -> tuple[str, bool]:
     """``v``'s contiguous row at outer index ``i0, ..`` of a loop nest over ``out`` (or its
     element, True, when ``v`` broadcasts along the last dim): read the inner loop over a
     1-D C-ordered row, LLVM knows the unit stride and vectorizes it."""
-    find, rank = gen.dims.find, len(out)
-    idx = []
-    for j, d in enumerate(v.dims):
-        p = j + rank - len(v.dims)
-        idx.append("0" if find(d) == 1 and find(out[p]) != 1 else f"i{p}")
-    scalar = idx[-1] == "0" and find(out[-1]) != 1
+    idx = gen.indices(v, out)
+    scalar = idx[-1] == "0" and gen.dims.find(out[-1]) != 1
     base = v.name
     if v.slice_of is not None:  # index the split's base: a row of it is contiguous
         base, axis, start, end = v.slice_of

@@ -51,18 +51,6 @@ def flat_split(gen: Gen, ins: list[Val], out: Val) -> Optional[int]:
     return best
 
 
-def _outer_index(gen: Gen, v: Val, out: tuple, q: int) -> list[str]:
-    """``v``'s indices at the outer loop counters ``i0 .. i(q-1)`` (0 where it broadcasts)."""
-    find, rank = gen.dims.find, len(out)
-    idx = []
-    for j, d in enumerate(v.dims):
-        p = j + rank - len(v.dims)
-        if p >= q:
-            break
-        idx.append("0" if find(d) == 1 and find(out[p]) != 1 else f"i{p}")
-    return idx
-
-
 def flat_operands(gen: Gen, ins: list[Val], out: Val, q: int) -> tuple[list, list, str]:
     """(lines before the inner loop, each input's element expression, the output's element)
     for a map whose inner loop ``i<q>`` runs over the output's dims ``q..`` flattened."""
@@ -71,7 +59,8 @@ def flat_operands(gen: Gen, ins: list[Val], out: Val, q: int) -> tuple[list, lis
         if not v.dims:
             loads.append(f"{v.name}[0]")
             continue
-        idx = _outer_index(gen, v, out.dims, q)
+        # v's indices at the outer loop counters i0 .. i(q-1)
+        idx = gen.indices(v, out.dims)[:max(0, q - (len(out.dims) - len(v.dims)))]
         name = gen.name("r")
         if _covers(gen, v, out.dims, q) == "scalar":
             rest = ["0"] * (len(v.dims) - len(idx))

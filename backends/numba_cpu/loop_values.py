@@ -101,6 +101,21 @@ class Gen:
         return Val(name, tuple(dims), np.dtype(dtype), name, owner=not self.hoist,
                    invariant=self.hoist)
 
+    def indices(self, v: Val, out: tuple) -> list[str]:
+        """``v``'s index per dim inside a loop nest ``i0, i1, ..`` over ``out`` (``v``
+        right-aligned, broadcasting): ``"0"`` where ``v`` has a 1 against a longer dim."""
+        find, lead = self.dims.find, len(out) - len(v.dims)
+        return ["0" if find(d) == 1 and find(out[j + lead]) != 1 else f"i{j + lead}"
+                for j, d in enumerate(v.dims)]
+
+    def output(self, node: Any, dims: tuple, dtype: Any = None) -> Val:
+        """A workspace buffer for ``node``'s first output, of ``dims`` with each dim the
+        graph knows statically pinned to that size (a run-time check, and an int the
+        generated code folds); ``dtype``: the node's own unless given."""
+        static = node.specs[0].shape
+        pinned = tuple(self.dims.static(d, s) for d, s in zip(dims, static))
+        return self.buffer(node.specs[0].dtype.np if dtype is None else dtype, pinned)
+
     def derived(self, base: Val, name: str, dims: tuple, contiguous: bool,
                 slice_of: Optional[tuple] = None) -> Val:
         """A view of ``base``: it lives in base's storage."""

@@ -36,8 +36,7 @@ def emit_sparse_xent(gen: Gen, node: Any) -> list[Val]:
         dims.same(a, b)
     classes = dims.expr(logits.dims[-1])
     dims.require(f"({classes}) > 0")
-    static = node.specs[0].shape
-    out = gen.buffer(logits.dtype, tuple(dims.static(d, s) for d, s in zip(labels.dims, static)))
+    out = gen.output(node, labels.dims)
     rows = dims.product(labels.dims)
     kernel = call("softmax_xent_rows", f"{contiguous(labels)}.reshape(-1)",
                   f"{contiguous(logits)}.reshape(({rows}, {classes}))", f"{out.name}.reshape(-1)")

@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numba
 import numpy as np
 
-from .kernels import Alloc, lower
+from .kernels import Alloc, lower, numba_float, ref_kernel, ref_of
 
 __all__ = ["softmax_xent_rows", "softmax_xent_grad_rows"]
 
@@ -77,11 +77,9 @@ def softmax_xent_grad_rows(labels, logits, g, out):  # pragma: no cover - compil
 def _row_lowering(node: Any, kernel: Any, per_class: bool) -> Callable[[list, Alloc], np.ndarray]:
     """Run ``kernel(labels, logits, [g,] out)`` over the rows of the logits viewed as
     (rows, classes); ``per_class``: the output has the logits' shape (else the labels')."""
-    from graphc.op import get_op
-
-    ref = get_op(node.op).ref
-    if node.specs[0].dtype.name not in ("float32", "float64"):
-        return lambda args, alloc: ref(*args)
+    if not numba_float(node):
+        return ref_kernel(node)
+    ref = ref_of(node)
 
     def run(args: list, alloc: Alloc) -> np.ndarray:
         labels, logits, *rest = args

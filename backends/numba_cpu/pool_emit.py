@@ -37,14 +37,11 @@ def _pooling(gen: Gen, node: Any) -> tuple[Val, Axis, Axis, Val]:
         raise Unsupported(f"{node.op} of rank other than 4")
     if x.dtype.kind != "f" or x.dtype.itemsize not in (4, 8):
         raise Unsupported(f"{node.op} other than float32/float64")  # the kernels' dtypes
-    a, dims = node.attrs, gen.dims
+    a = node.attrs
     (kh, kw), (sh, sw), padding = a["ksize"], a["strides"], a["padding"]
     hax = window_axis(gen, x.dims[2], kh, sh, 1, padding, 0)
     wax = window_axis(gen, x.dims[3], kw, sw, 1, padding, 1)
-    static = node.specs[0].shape
-    out = gen.buffer(x.dtype, (dims.static(x.dims[0], static[0]),
-                               dims.static(x.dims[1], static[1]),
-                               dims.static(hax.out, static[2]), dims.static(wax.out, static[3])))
+    out = gen.output(node, (x.dims[0], x.dims[1], hax.out, wax.out), x.dtype)
     return x, hax, wax, out
 
 

@@ -51,10 +51,9 @@ def emit_reduce(gen: Gen, node: Any) -> list[Val]:
     dims = gen.dims
     a, b, c = (dims.product(x.dims[:lo]), dims.product(x.dims[lo:hi]),
                dims.product(x.dims[hi:]))
-    static = node.specs[0].shape
     shape = [1 if p in reduced else x.dims[p] for p in range(rank)] \
         if node.attrs["keepdims"] else [x.dims[p] for p in kept]
-    out = gen.buffer(x.dtype, tuple(dims.static(d, s) for d, s in zip(shape, static)))
+    out = gen.output(node, tuple(shape), x.dtype)
     x3 = f"{contiguous(x)}.reshape(({a}, {b}, {c}))"
     if node.op in ("reduce_sum", "reduce_mean"):
         acc = gen.buffer(np.dtype(np.float64), tuple(x.dims[lo:hi]))
@@ -78,10 +77,7 @@ def emit_arg_extreme(gen: Gen, node: Any) -> list[Val]:
     a, b, c = (dims.product(x.dims[:axis]), dims.expr(x.dims[axis]),
                dims.product(x.dims[axis + 1:]))
     dims.require(f"({b}) > 0")  # NumPy raises for an empty axis
-    static = node.specs[0].shape
-    kept = x.dims[:axis] + x.dims[axis + 1:]
-    out = gen.buffer(node.specs[0].dtype.np,
-                     tuple(dims.static(d, s) for d, s in zip(kept, static)))
+    out = gen.output(node, x.dims[:axis] + x.dims[axis + 1:])
     gen.emit(call("arg_extreme3", f"{contiguous(x)}.reshape(({a}, {b}, {c}))",
                   f"{out.name}.reshape(-1)", node.op == "argmax"))
     return [out]
