@@ -27,7 +27,17 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from graphc.errors import GraphcError
 from graphc.graph import Node, Tensor
 
-__all__ = ["Kind", "OpDef", "REGISTRY", "defop", "get_op", "apply", "apply1", "freeze"]
+__all__ = ["Kind", "OpDef", "REGISTRY", "SHAPE_ONLY_INPUTS", "defop", "get_op", "apply",
+           "apply1", "freeze"]
+
+#: The inputs that an op reads only for their shapes (op -> input positions). A value that
+#: nothing else reads need not be saved for a scan's gradient (ops/control_residuals.py) nor
+#: computed by a compiled loop that knows its shape anyway (numba_cpu/loop_codegen.py).
+SHAPE_ONLY_INPUTS: dict[str, tuple[int, ...]] = {
+    "sum_to_like": (1,), "broadcast_like": (1,), "reshape_like": (1,), "fill_like": (0,),
+    "shape": (0,), "size": (0,), "pad_grad": (1,), "tile_grad": (1,),
+    "strided_slice_grad": (1,), "scatter_add_like": (2,),
+}
 
 
 class Kind(str, enum.Enum):

@@ -33,12 +33,13 @@ def _depends_on(graph: gc.Graph, sources: list) -> set[int]:
     return out
 
 
-def _layer(kind: str, dtype=gc.float64) -> tuple:
-    """A recurrent layer over x (T=None, N=2, I=3) with H=4; loss, x and weights."""
+def _layer(kind: str, dtype=gc.float64, batch: int | None = 2) -> tuple:
+    """A recurrent layer over x (T=None, N=batch (fed 2), I=3) with H=4; loss, x and
+    weights."""
     g = gc.Graph()
     gates = {"lstm": 4, "gru": 3, "gru_lbr0": 3, "simple_rnn": 1}[kind]
     with g.as_default():
-        x = gc.placeholder(dtype, (None, 2, 3), name="x")
+        x = gc.placeholder(dtype, (None, batch, 3), name="x")
         W = gc.Variable(RNG.normal(size=(3, gates * 4)) * 0.5, dtype=dtype, name="W")
         R = gc.Variable(RNG.normal(size=(4, gates * 4)) * 0.5, dtype=dtype, name="R")
         b = gc.Variable(RNG.normal(size=gates * 4) * 0.1, dtype=dtype, name="b")
@@ -98,9 +99,27 @@ def _lstm_unrolled(xv, Wv, Rv, bv, weights) -> tuple:
     return gc.Session(g, target="reference").run([loss, *grads], {x: xv})
 
 
-@pytest.mark.parametrize("kind", ["lstm", "gru", "gru_lbr0"])
-def test_rnn_gradients_match_finite_differences_on_both_targets(kind: str) -> None:
-    g, loss, x, weights = _layer(kind)
+@pytest.mark.parametrize("kind", ["lstm", "gru_lbr0", "simple_rnn"])
+def test_a_gemm_read_only_for_its_shape_is_not_saved(kind: str) -> None:
+    """With the batch unknown, the gradient of ``x_t + h @ R`` needs the shape of h @ R
+    (sum_to_like): a broadcast product of one column of h and one row of R stands in for
+    it, so the forward saves no (T, N, G*H) stack of it. (PyTorch's GRU variant splits
+    h @ R first, and one piece is read for its values: its pieces stay saved.)"""
+    g, loss, x, weights = _layer(kind, batch=None)
+    with g.as_default():
+        gc.gradients(loss, [x, *weights])
+    gb = _grad_body(_forward_body(g))
+    assert gb.residuals and all(r.node.op != "matmul" for r in gb.residuals)
+    if kind == "lstm":  # the gates' activations, as with a known batch
+        assert {r.node.op for r in gb.residuals} == {"sigmoid", "tanh"}
+    assert any(n.op == "strided_slice" for n in gb.body.graph.nodes)  # the donor
+
+
+@pytest.mark.parametrize("kind, batch", [("lstm", 2), ("gru", 2), ("gru_lbr0", 2),
+                                         ("lstm", None), ("gru_lbr0", None),
+                                         ("simple_rnn", None)])
+def test_rnn_gradients_match_finite_differences_on_both_targets(kind: str, batch) -> None:
+    g, loss, x, weights = _layer(kind, batch=batch)
     with g.as_default():
         grads = gc.gradients(loss, [x, *weights])
     sess = gc.Session(g, target="reference")

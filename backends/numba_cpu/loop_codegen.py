@@ -14,7 +14,9 @@ allocates once per input shapes and reuses across runs (the loop allocates nothi
 carry that a step wrote into its own buffer is *swapped* with the carry's buffer instead of
 copied; steps that read only consts and literals run once, before the loop, and so do
 GEMMs of a scanned input by a const (batched), while a carry that only accumulates GEMMs
-gets one GEMM after the loop (:mod:`.loop_gemm`). A stacked output whose step buffer no
+gets one GEMM after the loop (:mod:`.loop_gemm`). A step whose outputs are read only for
+their shapes (``sum_to_like``'s donor, in a gradient body) emits no code: its dims are all
+the loop needs of it. A stacked output whose step buffer no
 other value shares is written straight into its stack's slice ``ys[t]``. Per-op code:
 :mod:`.loop_emit`. A body with an op that has no emitter raises
 :class:`~.loop_shapes.Unsupported` (the runtime keeps the Python loop for it).
@@ -26,6 +28,7 @@ import re
 from typing import Any
 
 from graphc.lower import Plan
+from graphc.op import SHAPE_ONLY_INPUTS
 
 from . import codegen, loop_blas
 from .loop_emit import EMITTERS, emit_constant, emit_fused
@@ -50,8 +53,12 @@ def generate_loop(plan: Plan, n_carry: int, n_xs: int) -> LoopSource:
         raise Unsupported("a value of unknown rank")
     carries, xs, consts = _inputs(gen, ir.feeds, n_carry, n_xs)
     gen.accumulate = find_accumulators(plan, n_carry)
+    shape_only = _read_for_shapes_only(plan)
     for step in plan.steps:
-        _emit_step(gen, step, carries)
+        if step.node.uid in shape_only:
+            _emit_dims_only(gen, step, carries)
+        else:
+            _emit_step(gen, step, carries)
     outs = [gen.val(r) for r in ir.fetches]
     if len(outs) < n_carry:
         raise Unsupported("fewer outputs than carries")
@@ -112,6 +119,35 @@ def _emit_step(gen: Gen, step: Any, carries: list[Val]) -> None:
     gen.hoist = False
     for i, val in enumerate(outs):
         gen.values[(node.uid, i)] = val
+
+
+def _read_for_shapes_only(plan: Plan) -> set[int]:
+    """The uids of the steps whose every output is read only for its shape (by an input of
+    :data:`~graphc.op.SHAPE_ONLY_INPUTS`, or by another such step)."""
+    data = {(n.uid, i) for n, i in plan.ir.fetches}
+    found: set[int] = set()
+    for step in reversed(plan.steps):
+        node = step.node
+        if step.kind != "feed" and not any((node.uid, i) in data
+                                           for i in range(len(node.specs))):
+            found.add(node.uid)
+            continue
+        fused = step.kind == "fused"
+        like = () if fused else SHAPE_ONLY_INPUTS.get(node.op, ())
+        for p, (src, i) in enumerate(step.inputs if fused else node.inputs):
+            if p not in like:
+                data.add((src.uid, i))
+    return found
+
+
+def _emit_dims_only(gen: Gen, step: Any, carries: list[Val]) -> None:
+    """Emit ``step`` for its outputs' dims, then drop its code and buffers."""
+    kept = (len(gen.prologue), len(gen.body), len(gen.tail), len(gen.epilogue),
+            len(gen.buffers), gen.nest)
+    _emit_step(gen, step, carries)
+    for lines, n in zip((gen.prologue, gen.body, gen.tail, gen.epilogue, gen.buffers), kept):
+        del lines[n:]
+    gen.nest = kept[-1]
 
 
 def emit_op(gen: Gen, step: Any) -> list[Val]:

@@ -4,9 +4,9 @@ An emitter takes the :class:`~.loop_values.Gen` and the IR node (a fused *step* 
 :func:`emit_fused`), emits its lines and returns the :class:`~.loop_values.Val` of each
 output. These are the ops of RNN bodies and their gradients: fused elementwise groups (from
 the same scalar formulas as the cpu kernels), GEMM (BLAS, per step or batched:
-:mod:`.loop_gemm`), split/split_like (views, no copy), concat, sum_to_like/broadcast_like (an alias when
-the shapes provably agree, else a loop), fill_like and scalar constants (computed once,
-before the loop), and reshapes (views). Anything else raises
+:mod:`.loop_gemm`), split/split_like and strided_slice (views, no copy), concat, sum_to_like/broadcast_like
+(an alias when the shapes provably agree, else a loop), fill_like and scalar constants
+(computed once, before the loop), and reshapes (views). Anything else raises
 :class:`~.loop_shapes.Unsupported`.
 """
 
@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from graphc.kernel_source import scalar_body
+from graphc.ops.indexing import expand_spec
 
 from . import codegen
 from .loop_flat import flat_operands, flat_split
@@ -290,6 +291,34 @@ def _fill_like(gen: Gen, node: Any) -> list[Val]:
     gen.hoist = hoist
     gen.prologue.append(f"{out.name}.reshape(-1)[:] = {literal(value.item(), value.dtype)}")
     return [out]
+
+
+@_emitter("strided_slice")
+def _strided_slice(gen: Gen, node: Any) -> list[Val]:
+    """``x[spec]`` (NumPy basic indexing) as a view; each sliced dim's length is computed
+    by the shape function as Python's own ``slice.indices`` gives it."""
+    x = gen.val(node.inputs[0])
+    dims, out, index, k = gen.dims, [], [], 0
+    for item in expand_spec(node.attrs["spec"], len(x.dims)):
+        if item == "newaxis":
+            index.append("None")
+            out.append(1)
+            continue
+        d = dims.expr(x.dims[k])
+        if isinstance(item, int):
+            dims.require(f"-{d} <= {item} < {d}")
+            index.append(str(item))
+        else:
+            parts = ["" if v is None else str(v) for v in item]
+            index.append(":".join(parts))
+            out.append(dims.fresh(f"len(range(*slice({', '.join(map(str, item))})"
+                                  f".indices({d})))"))
+        k += 1
+    shape = tuple(out) + x.dims[k:]
+    shape = tuple(dims.static(d, s) for d, s in zip(shape, node.specs[0].shape))
+    name = gen.name()
+    gen.emit(f"{name} = {x.name}[{', '.join(index) or '...'}]")
+    return [gen.derived(x, name, shape, contiguous=False)]
 
 
 def _reshape(gen: Gen, x: Val, dims: tuple) -> list[Val]:

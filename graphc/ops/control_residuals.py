@@ -17,12 +17,13 @@ Everything else the gradient reads (a GEMM's result, the gate activations of an 
 residual, so the copy of the forward's GEMMs is dead in the backward body.
 
 Some reads need only a shape: ``sum_to_like(g, v)`` (the gradient of a broadcasting op,
-when ``v``'s shape is not fully known statically) and the other ops of ``_SHAPE_ONLY``.
-Such a ``v`` computed by a cheap op from values the backward body has anyway (its inputs,
-other residuals) is recomputed (one fused multiply for an LSTM's ``f * c``); computed by
-a GEMM, it stays a residual: a stack the forward writes and nobody reads but for its shape
-(an LSTM's ``h @ R`` when the batch size is unknown), cheaper than the GEMM. An op taking
-a shape instead of a tensor (a ``sum_to_shape``) would remove that stack too.
+when ``v``'s shape is not fully known statically) and the other ops of
+:data:`~graphc.op.SHAPE_ONLY_INPUTS`. Such a ``v`` computed by a cheap op from values the
+backward body has anyway (its inputs, other residuals) is recomputed (one fused multiply
+for an LSTM's ``f * c``). Computed by a plain GEMM ``a @ b`` (an LSTM's ``h @ R``), it is
+replaced by a donor of the same shape, ``a[..., :1] * b[..., :1, :]``: saving it would
+cost a stack the forward writes and nobody reads, recomputing it a GEMM per step. The
+compiled cpu loop computes neither (it skips values read only for their shapes).
 """
 
 from __future__ import annotations
@@ -30,19 +31,13 @@ from __future__ import annotations
 from typing import Any, NamedTuple, Sequence
 
 from graphc.graph import Graph, Tensor
-from graphc.op import Kind, get_op
+from graphc.op import SHAPE_ONLY_INPUTS, Kind, get_op
 
 __all__ = ["Cut", "copy_nodes", "cut_residuals"]
 
 # Ops cheap enough to recompute from values the backward body has anyway.
 _CHEAP_KINDS = (Kind.ELEMENTWISE, Kind.BROADCAST, Kind.SHAPE, Kind.STATE)
 
-# Inputs that an op reads only for their shapes: (op -> input positions).
-_SHAPE_ONLY: dict[str, tuple[int, ...]] = {
-    "sum_to_like": (1,), "broadcast_like": (1,), "reshape_like": (1,), "fill_like": (0,),
-    "shape": (0,), "size": (0,), "pad_grad": (1,), "tile_grad": (1,),
-    "strided_slice_grad": (1,), "scatter_add_like": (2,),
-}
 
 
 class Cut(NamedTuple):
@@ -102,21 +97,29 @@ def cut_residuals(graph: Graph, forward: set[int], inputs: Sequence[Tensor],
             if node.id in copied:
                 continue
             copied.add(node.id)
-            like = _SHAPE_ONLY.get(node.op, ())
+            like = SHAPE_ONLY_INPUTS.get(node.op, ())
             stack.extend((u, i in like) for i, u in enumerate(node.inputs))
 
     walk([(t, False) for t in outputs])
-    # A residual read only for its shape, computed by a cheap op from what the body has
-    # anyway (other residuals, cheap or recomputed values), is recomputed instead of saved
-    # (LSTM: f * c, whose shape sum_to_like needs, from the saved gate and the carry).
+    # A residual read only for its shape, computed by a cheap op (or a plain GEMM, for
+    # which a donor stands in) from what the body has anyway (other residuals, cheap or
+    # recomputed values), is recomputed instead of saved (LSTM: f * c, whose shape
+    # sum_to_like needs, from the saved gate and the carry).
+    # A donor is no input to recompute another value from: its values are not the GEMM's.
+    donors: set[int] = set()
+
+    def available(u: Tensor) -> bool:
+        return is_cheap(u.node.id) or _key(u) in data or (u.node.id in copied
+                                                          and u.node.id not in donors)
+
     while True:
         more = [t for k, t in reads.items() if k not in data and k[0] not in copied
-                and get_op(t.node.op).kind in _CHEAP_KINDS
-                and all(is_cheap(u.node.id) or _key(u) in data or u.node.id in copied
-                        for u in t.node.inputs)]
+                and (get_op(t.node.op).kind in _CHEAP_KINDS or _plain_gemm(t.node))
+                and all(available(u) for u in t.node.inputs)]
         if not more:
             break
         forced.update(t.node.id for t in more)
+        donors.update(t.node.id for t in more if _plain_gemm(t.node))
         walk([(t, False) for t in more])
     residuals = [reads[k] for k in sorted(reads) if k[0] not in copied]
     new = Graph()
@@ -125,20 +128,31 @@ def cut_residuals(graph: Graph, forward: set[int], inputs: Sequence[Tensor],
         saved = [placeholder(t.dtype, t.shape, name=f"saved{k}") for k, t in enumerate(residuals)]
         ks = [placeholder(t.dtype, t.shape, name=t.node.name) for t in consts]
     mapping = {_key(old): t for old, t in zip([*inputs, *residuals, *consts], [*ins, *saved, *ks])}
-    copy_nodes(new, [graph.nodes[i] for i in sorted(copied)], mapping)
+    copy_nodes(new, [graph.nodes[i] for i in sorted(copied)], mapping, donors)
     return Cut(new, [*ins, *saved, *ks], [mapping[_key(t)] for t in outputs], residuals)
 
 
-def copy_nodes(graph: Graph, nodes: Sequence[Any], mapping: dict[tuple[int, int], Tensor]
-               ) -> None:
+def _plain_gemm(node: Any) -> bool:
+    """A matmul without transposes, whose output shape a broadcast product can give."""
+    return node.op == "matmul" and not node.attrs["transpose_a"] \
+        and not node.attrs["transpose_b"]
+
+
+def copy_nodes(graph: Graph, nodes: Sequence[Any], mapping: dict[tuple[int, int], Tensor],
+               donors: frozenset[int] | set[int] = frozenset()) -> None:
     """Copy ``nodes`` (topologically ordered) into ``graph``; ``mapping`` maps the source
     tensors already placed ((node id, index) -> tensor) and receives the copies' outputs.
-    A node whose outputs are all mapped is not copied (placeholders, residuals)."""
+    A node whose outputs are all mapped is not copied (placeholders, residuals). The plain
+    GEMMs ``a @ b`` of ``donors`` (read only for their shapes) become ``a[..., :1] *
+    b[..., :1, :]``: the same shape, broadcasting batch axes alike, without the GEMM."""
     for node in nodes:
         if node.outputs and all((node.id, i) in mapping for i in range(len(node.outputs))):
             continue
         ins = [mapping[_key(t)] for t in node.inputs]
         with graph.at_location(node.location):
+            if node.id in donors:
+                mapping[(node.id, 0)] = ins[0][..., :1] * ins[1][..., :1, :]
+                continue
             new = graph.add_node(node.op, ins, node.attrs, node.specs, name=node.name,
                                  stateful=get_op(node.op).stateful)
         for i, out in enumerate(new.outputs):

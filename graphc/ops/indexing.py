@@ -19,6 +19,7 @@ from graphc.op import Kind, apply1, defop
 from graphc.ops.args import INDEX_DTYPES, axis_attr, check_axis, fail, is_int, static_ints
 from graphc.ops.elementwise import _as_tensor
 from graphc.ops.state import constant
+from graphc.shapes import format_shape
 
 __all__ = ["slice", "getitem", "strided_slice", "gather", "one_hot"]
 
@@ -28,7 +29,7 @@ __all__ = ["slice", "getitem", "strided_slice", "gather", "one_hot"]
 _FULL = (None, None, 1)
 
 
-def _expand_spec(spec: Sequence[Any], rank: Optional[int]) -> tuple:
+def expand_spec(spec: Sequence[Any], rank: Optional[int]) -> tuple:
     """The ellipsis replaced by full slices and trailing full slices dropped (known rank)."""
     spec = list(spec)
     if rank is None:
@@ -79,7 +80,7 @@ def _index_spec(index: Any) -> list:
 def _infer_strided_slice(x: TensorSpec, *, spec: tuple) -> TensorSpec:
     if x.shape is None:
         return TensorSpec(None, x.dtype)
-    spec = _expand_spec(spec, len(x.shape))
+    spec = expand_spec(spec, len(x.shape))
     out: list = []
     k = 0
     for item in spec:
@@ -108,8 +109,15 @@ def _strided_slice_grad_ref(g: np.ndarray, like: np.ndarray, *, spec: tuple) -> 
     return out
 
 
-defop("strided_slice", kind=Kind.SHAPE, infer=_infer_strided_slice,
-      ref=lambda x, *, spec: np.array(x[_np_index(spec)], copy=True),
+def _strided_slice_ref(x: np.ndarray, *, spec: tuple) -> np.ndarray:
+    try:
+        return np.array(x[_np_index(spec)], copy=True)
+    except IndexError as err:  # an int index past a dim the graph did not know
+        raise ShapeError(f"strided_slice: {err} (the tensor's shape is "
+                         f"{format_shape(x.shape)})") from None
+
+
+defop("strided_slice", kind=Kind.SHAPE, infer=_infer_strided_slice, ref=_strided_slice_ref,
       vjp=lambda n, g: [apply1("strided_slice_grad", [g, n.inputs[0]], {"spec": n.attrs["spec"]})],
       doc="x[spec] with NumPy basic-indexing semantics (ints, slices, newaxis, ellipsis)")
 defop("strided_slice_grad", kind=Kind.SHAPE, input_names=("g", "like"),
@@ -123,7 +131,7 @@ defop("strided_slice_grad", kind=Kind.SHAPE, input_names=("g", "like"),
 def strided_slice(x: Tensor, spec: Sequence[Any], op: str, name: Optional[str] = None) -> Tensor:
     """``x`` indexed by a ``spec`` (see the module doc); ``op`` names the caller in errors."""
     try:
-        spec = _expand_spec(spec, x.ndim)
+        spec = expand_spec(spec, x.ndim)
     except ShapeError as err:
         raise fail(err, op, x) from None
     return apply1("strided_slice", [x], {"spec": spec}, name=name)
