@@ -16,10 +16,10 @@ copied; steps that read only consts and literals run once, before the loop, and 
 GEMMs of a scanned input by a const (batched), while a carry that only accumulates GEMMs
 gets one GEMM after the loop (:mod:`.loop_gemm`). A step whose outputs are read only for
 their shapes (``sum_to_like``'s donor, in a gradient body) emits no code: its dims are all
-the loop needs of it. A stacked output whose step buffer no
-other value shares is written straight into its stack's slice ``ys[t]``. Per-op code:
-:mod:`.loop_emit`. A body with an op that has no emitter raises
-:class:`~.loop_shapes.Unsupported` (the runtime keeps the Python loop for it).
+the loop needs of it. A stacked output whose step buffer no other value shares is written
+straight into its stack's slice ``ys[t]``. Per-op code: :mod:`.loop_emit`. A body with an
+op that has no emitter raises :class:`~.loop_shapes.Unsupported` (the runtime keeps the
+Python loop for it).
 """
 
 from __future__ import annotations

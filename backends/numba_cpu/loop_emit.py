@@ -4,10 +4,10 @@ An emitter takes the :class:`~.loop_values.Gen` and the IR node (a fused *step* 
 :func:`emit_fused`), emits its lines and returns the :class:`~.loop_values.Val` of each
 output. These are the ops of RNN bodies and their gradients: fused elementwise groups (from
 the same scalar formulas as the cpu kernels), GEMM (BLAS, per step or batched:
-:mod:`.loop_gemm`), split/split_like and strided_slice (views, no copy), concat, sum_to_like/broadcast_like
-(an alias when the shapes provably agree, else a loop), fill_like and scalar constants
-(computed once, before the loop), and reshapes (views). Anything else raises
-:class:`~.loop_shapes.Unsupported`.
+:mod:`.loop_gemm`), split/split_like and strided_slice (views, no copy), concat,
+sum_to_like/broadcast_like (an alias when the shapes provably agree, else a loop),
+fill_like and scalar constants (computed once, before the loop), and reshapes (views).
+Anything else raises :class:`~.loop_shapes.Unsupported`.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ compiled cpu loop computes neither (it skips values read only for their shapes).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from typing import AbstractSet, Any, NamedTuple, Sequence
 
 from graphc.graph import Graph, Tensor
 from graphc.op import SHAPE_ONLY_INPUTS, Kind, get_op
@@ -37,7 +37,6 @@ __all__ = ["Cut", "copy_nodes", "cut_residuals"]
 
 # Ops cheap enough to recompute from values the backward body has anyway.
 _CHEAP_KINDS = (Kind.ELEMENTWISE, Kind.BROADCAST, Kind.SHAPE, Kind.STATE)
-
 
 
 class Cut(NamedTuple):
@@ -104,8 +103,8 @@ def cut_residuals(graph: Graph, forward: set[int], inputs: Sequence[Tensor],
     # A residual read only for its shape, computed by a cheap op (or a plain GEMM, for
     # which a donor stands in) from what the body has anyway (other residuals, cheap or
     # recomputed values), is recomputed instead of saved (LSTM: f * c, whose shape
-    # sum_to_like needs, from the saved gate and the carry).
-    # A donor is no input to recompute another value from: its values are not the GEMM's.
+    # sum_to_like needs, from the saved gate and the carry). A donor is no input to
+    # recompute another value from: its values are not the GEMM's.
     donors: set[int] = set()
 
     def available(u: Tensor) -> bool:
@@ -139,7 +138,7 @@ def _plain_gemm(node: Any) -> bool:
 
 
 def copy_nodes(graph: Graph, nodes: Sequence[Any], mapping: dict[tuple[int, int], Tensor],
-               donors: frozenset[int] | set[int] = frozenset()) -> None:
+               donors: AbstractSet[int] = frozenset()) -> None:
     """Copy ``nodes`` (topologically ordered) into ``graph``; ``mapping`` maps the source
     tensors already placed ((node id, index) -> tensor) and receives the copies' outputs.
     A node whose outputs are all mapped is not copied (placeholders, residuals). The plain
