@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import graphc as gc
-from graphc.backends.numba_cpu import scan_loop
+from graphc.backends.numba_cpu import loop_emit, scan_loop
 from graphc.ops import rnn
 from graphc.ops.control import scan
 
@@ -75,9 +75,11 @@ def _rnn_graph(layer: str) -> tuple:
 @pytest.mark.parametrize("layer", ["lstm", "gru", "simple_rnn"])
 def test_rnn_bodies_and_their_gradients_run_as_compiled_loops(layer: str) -> None:
     g, x, fetches = _rnn_graph(layer)
-    before = scan_loop.COUNTERS["runs"]
+    before, skipped = scan_loop.COUNTERS["runs"], loop_emit.COUNTERS["shape_only"]
     for steps, batch in [(5, 2), (1, 3), (4, 2)]:  # new sizes reuse the compiled loop
         _compare(g, fetches, {x: _rand(steps, batch, 3)})
+    # the gradient loop compiled no code for the donor of h @ R's shape (batch unknown)
+    assert loop_emit.COUNTERS["shape_only"] > skipped
     bodies = _scan_bodies(g)
     if layer == "simple_rnn":  # its gradient reads h (stacked anyway) and a shape donor
         running = bodies     # for h @ R (not a residual): no scan that saves more

@@ -31,7 +31,7 @@ from graphc.lower import Plan
 from graphc.op import SHAPE_ONLY_INPUTS
 
 from . import codegen, loop_blas
-from .loop_emit import EMITTERS, emit_constant, emit_fused
+from .loop_emit import COUNTERS, EMITTERS, emit_constant, emit_fused
 from .loop_gemm import accumulate_into, find_accumulators, finish_accumulators
 from .loop_shapes import Unsupported
 from .loop_values import ALIGN, Gen, LoopSource, Val
@@ -148,6 +148,7 @@ def _emit_dims_only(gen: Gen, step: Any, carries: list[Val]) -> None:
     for lines, n in zip((gen.prologue, gen.body, gen.tail, gen.epilogue, gen.buffers), kept):
         del lines[n:]
     gen.nest = kept[-1]
+    COUNTERS["shape_only"] += 1
 
 
 def emit_op(gen: Gen, step: Any) -> list[Val]:

@@ -30,8 +30,9 @@ _fast_f32 = getattr(codegen, "_fast_f32", lambda step, lines: lines)
 
 __all__ = ["COUNTERS", "EMITTERS", "emit_constant", "emit_fused"]
 
-#: ``merged``: elementwise maps emitted into the previous map's outer loops.
-COUNTERS: dict[str, int] = {"merged": 0}
+#: ``merged``: elementwise maps emitted into the previous map's outer loops;
+#: ``shape_only``: steps read only for their shapes, whose code was dropped (loop_codegen).
+COUNTERS: dict[str, int] = {"merged": 0, "shape_only": 0}
 
 Emitter = Callable[[Gen, Any], list]
 EMITTERS: dict[str, Emitter] = {"matmul": emit_matmul}  # GEMM forms: loop_gemm.py
