@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any, Callable
 
 from graphc.kernel_source import scalar_body
+from graphc.ops.args import is_int
 from graphc.ops.indexing import expand_spec
 
 from . import codegen
@@ -306,7 +307,7 @@ def _strided_slice(gen: Gen, node: Any) -> list[Val]:
             out.append(1)
             continue
         d = dims.expr(x.dims[k])
-        if isinstance(item, int):
+        if is_int(item):
             dims.require(f"-{d} <= {item} < {d}")
             index.append(str(item))
         else:

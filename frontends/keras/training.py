@@ -93,11 +93,8 @@ class TrainingMixin:
             sparse = getattr(self.loss, "sparse", False)
             y = gc.placeholder(gc.int64 if sparse else out.dtype,
                                out.shape[:-1] if sparse else out.shape, name="y_true")
-            data_loss = self.loss(y, out)
-            total = data_loss
-            for penalty in self.losses:
-                total = total + gc.cast(penalty, total.dtype)
-            metric_tensors = [fn(y, out) for _, fn in named]
+            self._metric_fns = [fn for _, fn in named]
+            total, *metric_tensors = self._loss_and_metrics(y, out)
             lr = gc.placeholder(out.dtype if out.dtype.is_floating else gc.float32, (),
                                 name="learning_rate")
         train_op = None  # a model without trainable weights can still be evaluated
@@ -110,7 +107,6 @@ class TrainingMixin:
         self._y, self._lr, self._sparse = y, lr, sparse
         self.metrics_names = ["loss"] + [name for name, _ in named]
         self._fetch_metrics = [total, *metric_tensors]
-        self._metric_fns = [fn for _, fn in named]
         self._test_fetches: Optional[list[Tensor]] = None
         self._train_op = train_op
         self._training_built = True
@@ -154,11 +150,16 @@ class TrainingMixin:
             else:
                 graph = self.graph
                 with graph.as_default(), graph.name_scope(None), graph.name_scope("evaluation"):
-                    total = self.loss(self._y, out)
-                    for penalty in self.losses:  # weight penalties: no flag in them
-                        total = total + gc.cast(penalty, total.dtype)
-                    self._test_fetches = [total, *(fn(self._y, out) for fn in self._metric_fns)]
+                    self._test_fetches = self._loss_and_metrics(self._y, out)
         return self._test_fetches
+
+    def _loss_and_metrics(self, y: Tensor, out: Tensor) -> list[Tensor]:
+        """[the loss of ``out`` against ``y`` plus the weight penalties (no training flag
+        in them), then each metric]."""
+        total = self.loss(y, out)
+        for penalty in self.losses:
+            total = total + gc.cast(penalty, total.dtype)
+        return [total, *(fn(y, out) for fn in self._metric_fns)]
 
     def _require_compiled(self, what: str) -> None:
         if not getattr(self, "compiled", False):
