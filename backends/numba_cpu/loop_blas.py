@@ -36,15 +36,15 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-__all__ = ["BLAS", "STAMP", "gemm"]
+__all__ = ["BLAS", "STAMP", "blas_threads", "gemm"]
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 # NumPy's routine name -> the symbol LLVM knows it by
 _SYMBOLS = {f"{p}{r}": f"graphc_loop_cblas_{p}{r}" for p in "sd" for r in ("gemm", "gemv")}
 
 
-def _numpy_openblas() -> Optional[str]:
-    """Register NumPy's ILP64 ``cblas_?gemm``/``cblas_?gemv``; the library's name, or None."""
+def _numpy_openblas() -> Optional[ctypes.CDLL]:
+    """Register NumPy's ILP64 ``cblas_?gemm``/``cblas_?gemv``; the library, or None."""
     root = os.path.dirname(os.path.dirname(np.__file__))
     for path in sorted(glob.glob(os.path.join(root, "numpy.libs", "libscipy_openblas64_*"))):
         try:
@@ -54,12 +54,39 @@ def _numpy_openblas() -> Optional[str]:
             continue
         for r, fn in found.items():
             llvm.add_symbol(_SYMBOLS[r], ctypes.cast(fn, ctypes.c_void_p).value)
-        return os.path.basename(path)
+        return lib
     return None
 
 
 _NO_BLAS = "numba-np.dot"
-BLAS: str = _numpy_openblas() or _NO_BLAS
+_LIB = _numpy_openblas()
+BLAS: str = os.path.basename(_LIB._name) if _LIB is not None else _NO_BLAS
+
+
+def _thread_setters() -> Optional[tuple]:
+    """NumPy's OpenBLAS ``(get_num_threads, set_num_threads)``, or None."""
+    try:
+        get, put = (_LIB.scipy_openblas_get_num_threads64_,
+                    _LIB.scipy_openblas_set_num_threads64_)
+    except AttributeError:  # (also: _LIB is None)
+        return None
+    get.restype, put.argtypes = ctypes.c_int, [ctypes.c_int]
+    return get, put
+
+
+_THREADS = _thread_setters()
+
+
+def blas_threads(count: Optional[int] = None) -> Optional[int]:
+    """The thread count of the GEMMs of :func:`gemm` (NumPy's OpenBLAS), set to ``count``
+    first when given: the previous count, or None when it cannot be controlled (another
+    BLAS). The count is process-wide (OpenBLAS's pthreads build)."""
+    if _THREADS is None:
+        return None
+    previous = _THREADS[0]()
+    if count is not None and count != previous:
+        _THREADS[1](count)
+    return previous
 
 
 def _stamp() -> str:
