@@ -96,19 +96,37 @@ def test_direct_loops_on_several_threads(name: str, monkeypatch) -> None:
     _check(name, np.float64, 1e-10)
 
 
+@pytest.mark.parametrize("o, kw, dilations", [(6, 5, (1, 1)), (7, 4, (1, 2)), (3, 7, (2, 3)),
+                                              (1, 1, (1, 1)), (2, 3, (1, 1))])
+def test_direct_forward_pairs_channels_for_any_taps_and_dilations(o, kw, dilations) -> None:
+    """Output channels run in pairs (an odd last one alone), each kernel row's taps in
+    passes of 5, 3 and 1 at the dilated offsets."""
+    from graphc.backends.numba_cpu import conv_direct as cd
+    from graphc.op import get_op
+
+    x, w = RNG.normal(size=(3, 2, 13, 19)), RNG.normal(size=(o, 2, 3, kw))
+    dh, dw = dilations
+    ho, wo = 13 - dh * 2, 19 - dw * (kw - 1)
+    y = np.empty((3, o, ho, wo))
+    cd.direct_forward(x, w, y, np.empty(2 * ((ho - 1) * 19 + wo)), dh, dw)
+    want = get_op("conv2d").ref(x, w, strides=(1, 1), padding=((0, 0), (0, 0)),
+                                dilations=dilations, groups=1)
+    np.testing.assert_allclose(y, want, rtol=1e-10, atol=1e-10)
+
+
 def test_parallel_direct_kernels_equal_the_serial_ones_for_any_chunk_count() -> None:
     from graphc.backends.numba_cpu import conv_direct as cd
 
     xp, w = RNG.normal(size=(5, 2, 9, 8)), RNG.normal(size=(7, 2, 3, 4))
     y, g = np.empty((5, 7, 7, 5)), RNG.normal(size=(5, 7, 7, 5))
     span = 6 * 8 + 5
-    cd.direct_forward(xp, w, y, np.empty(span), 1, 1)
+    cd.direct_forward(xp, w, y, np.empty(2 * span), 1, 1)
     dw = np.empty_like(w)
     cd.direct_filter_grad(xp, g, dw, np.empty((7, span)), 1, 1)
     for t in (1, 2, 3, 5):  # more chunks than threads, uneven chunks, one sample each
         y2, dw2 = np.empty_like(y), np.empty_like(w)
         # launched as the kernels launch them (workqueue layer, under PARALLEL_LOCK)
-        conv_kernels._parallel(cd.direct_forward_par, xp, w, y2, np.empty((t, span)), 1, 1)
+        conv_kernels._parallel(cd.direct_forward_par, xp, w, y2, np.empty((t, 2 * span)), 1, 1)
         conv_kernels._parallel(cd.direct_filter_grad_par, xp, g, dw2, np.empty((t, 7, span)),
                                np.empty((t,) + w.shape), 1, 1)
         np.testing.assert_allclose(y2, y, rtol=1e-12)

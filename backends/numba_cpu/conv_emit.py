@@ -103,7 +103,7 @@ def emit_conv2d(gen: Gen, node: Any) -> list[Val]:
         # One thread here: where the kernel would take Numba's pool, run step by step.
         # (checked at run time always: the pool's size is read then, as the kernel does)
         gen.dims.require(f"chunks({dims.expr(n)}, {dims.product((n, o * taps, ho, wo))}) == 1")
-        acc = gen.buffer(x.dtype, (calc(gen, "({0} - 1) * {1} + {2}", ho, wax.padded, wo),))
+        acc = gen.buffer(x.dtype, (calc(gen, "2 * (({0} - 1) * {1} + {2})", ho, wax.padded, wo),))
         gen.emit(call("direct_forward", xp, wc, y.name, acc.name, dh, dw))
         return [y]
     _blocked(gen, node, x, xp, wc, y, (o, cg, kh, kw), (hax, wax))

@@ -160,7 +160,7 @@ def _conv2d(node: Any) -> Callable[[list, Alloc], np.ndarray]:
         if direct:
             span = (ho - 1) * xp.shape[3] + wo
             threads = chunks(n, y.size * rows)
-            acc = scratch.get("acc", (threads, span), x.dtype)
+            acc = scratch.get("acc", (threads, 2 * span), x.dtype)  # (two channels' rows)
             if threads == 1:
                 direct_forward(xp, np.ascontiguousarray(w), y, acc[0], dh, dw)
             else:

@@ -67,10 +67,21 @@ def flat_operands(gen: Gen, ins: list[Val], out: Val, q: int) -> tuple[list, lis
             pre.append(f"{name} = {v.name}[{', '.join(idx + rest)}]")
             loads.append(name)
         else:
-            base = f"{v.name}[{', '.join(idx)}]" if idx else v.name
-            pre.append(f"{name} = {base}.reshape(-1)")
+            pre.append(f"{name} = {_run(gen, v, idx)}")
             loads.append(f"{name}[i{q}]")
     row = gen.name("r")
-    base = f"{out.name}[{', '.join(f'i{p}' for p in range(q))}]" if q else out.name
-    pre.append(f"{row} = {base}.reshape(-1)")
+    pre.append(f"{row} = {_run(gen, out, [f'i{p}' for p in range(q)])}")
     return pre, loads, f"{row}[i{q}]"
+
+
+def _run(gen: Gen, v: Val, idx: list[str]) -> str:
+    """Source of ``v``'s contiguous run at outer indices ``idx`` (over its leading dims), as
+    a 1-D array. A slice of the buffer's flat alias where there is one: Numba's reshape is a
+    call (~20 ns), as long as a LeNet bias + relu's 100-cell run, at every outer index."""
+    alias = gen.flat_alias(v) if idx else None
+    if alias is None:
+        return f"{v.name}[{', '.join(idx)}].reshape(-1)" if idx else f"{v.name}.reshape(-1)"
+    k = len(idx)
+    terms = [f"{i} * {gen.dims.product(v.dims[j + 1:])}" for j, i in enumerate(idx) if i != "0"]
+    start = " + ".join(terms) or "0"
+    return f"{alias}[{start}:{start} + {gen.dims.product(v.dims[k:])}]"

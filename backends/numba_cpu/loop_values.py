@@ -122,6 +122,16 @@ class Gen:
         return Val(name, tuple(dims), base.dtype, base.root, contiguous=contiguous,
                    invariant=base.invariant, slice_of=slice_of)
 
+    def flat_alias(self, v: Val) -> Optional[str]:
+        """The name of a 1-D view of all of ``v``, made once before the loop (the
+        prologue), when ``v`` is a whole workspace buffer; else None."""
+        if v.name != v.root or not any(b[0] == v.name for b in self.buffers):
+            return None
+        line = f"{v.name}_flat = {v.name}.reshape(-1)"
+        if line not in self.prologue:  # (a line dropped with its step is made again)
+            self.prologue.append(line)
+        return f"{v.name}_flat"
+
     def loop_nest(self, dims: tuple, lines: list[str]) -> None:
         """``lines`` inside loops ``i0, i1, ...`` over ``dims`` (none for a scalar)."""
         for p, d in enumerate(dims):
