@@ -15,7 +15,9 @@ The matrices hold a *block* of ``nb`` samples: sample ``q``'s output cell (i, j)
   samples of conv1, 0.15 vs 0.77 ms of conv2) for 14% / 36% more GEMM columns.
 
 Views come from 1-D rows indexed by non-negative counters (no wraparound tests; LLVM
-vectorizes the copies). ``xp`` / ``dxp`` are C-contiguous (N, C, Hp, Wp) padded tensors.
+vectorizes the copies); the fill indexes the flat arrays at unsigned offsets instead, no
+view per row (LeNet's conv2, 64 samples: full-width 0.155 -> 0.125 ms, compact 0.44 ->
+0.29 ms). ``xp`` / ``dxp`` are C-contiguous (N, C, Hp, Wp) padded tensors.
 """
 
 from __future__ import annotations
@@ -25,29 +27,39 @@ import numba
 __all__ = ["add_cols", "crop_into", "fill_cols", "gather_g", "scatter_out"]
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _copy(dst, d, src, s, count, stride):  # pragma: no cover - compiled
+    """``dst[d + j] = src[s + j*stride]`` for ``j < count``, at unsigned offsets (no
+    wraparound tests) into flat arrays: a contiguous loop LLVM vectorizes when stride is 1."""
+    ud, us, n = numba.uint64(d), numba.uint64(s), numba.uint64(count)
+    if stride == 1:
+        for j in range(n):
+            dst[ud + j] = src[us + j]
+    else:
+        st = numba.uint64(stride)
+        for j in range(n):
+            dst[ud + j] = src[us + j * st]
+
+
 @numba.njit(cache=True, nogil=True)
 def fill_cols(xp, n0, nb, cols, kh, kw, sh, sw, dh, dw, ho, wo, full, pitch,
               span):  # pragma: no cover - compiled
     """Fill ``cols`` (C*kh*kw, nb*span) with the windows of samples ``n0 .. n0+nb`` of
     ``xp``; the full-width layout when ``full`` (strides must then be 1)."""
-    c_, wp = xp.shape[1], xp.shape[3]
+    c_, hp, wp = xp.shape[1], xp.shape[2], xp.shape[3]
+    xf, cf, width = xp.reshape(-1), cols.reshape(-1), cols.shape[1]
     for q in range(nb):
-        base = q * span
         for c in range(c_):
-            xf = xp[n0 + q, c].reshape(-1)
+            plane = ((n0 + q) * c_ + c) * hp * wp
             for a in range(kh):
                 for b in range(kw):
-                    row = cols[(c * kh + a) * kw + b, base:base + span]
+                    src = plane + a * dh * wp + b * dw
+                    dst = ((c * kh + a) * kw + b) * width + q * span
                     if full:
-                        src = xf[a * dh * wp + b * dw:]
-                        for f in range(span):
-                            row[f] = src[f]
+                        _copy(cf, dst, xf, src, span, 1)
                     else:
                         for i in range(ho):
-                            src = xf[(i * sh + a * dh) * wp + b * dw:]
-                            dst = row[i * pitch:]
-                            for j in range(wo):
-                                dst[j] = src[j * sw]
+                            _copy(cf, dst + i * pitch, xf, src + i * sh * wp, wo, sw)
 
 
 @numba.njit(cache=True, nogil=True)
