@@ -34,16 +34,20 @@ class Interpreter:
         values: dict[tuple[int, int], Any] = {}
         for t, array in zip(self.program.feeds, feeds):
             values[(t.node.id, t.index)] = array
-        for node, opdef in self._steps:
-            if node.op == "variable":
-                values[(node.id, 0)] = state[node.name]
-                continue
-            args = [values[(t.node.id, t.index)] for t in node.inputs]
-            attrs = dict(node.attrs, step=step) if opdef.kind == Kind.RANDOM else node.attrs
-            result = opdef.ref(*args, **attrs)
-            outputs = result if isinstance(result, tuple) else (result,)
-            for i, (spec, out) in enumerate(zip(node.specs, outputs)):
-                values[(node.id, i)] = _checked(node, spec, out)
+        node = None
+        try:  # (free when nothing is raised: the failing node is the loop's own variable)
+            for node, opdef in self._steps:
+                if node.op == "variable":
+                    values[(node.id, 0)] = state[node.name]
+                    continue
+                args = [values[(t.node.id, t.index)] for t in node.inputs]
+                attrs = dict(node.attrs, step=step) if opdef.kind == Kind.RANDOM else node.attrs
+                result = opdef.ref(*args, **attrs)
+                outputs = result if isinstance(result, tuple) else (result,)
+                for i, (spec, out) in enumerate(zip(node.specs, outputs)):
+                    values[(node.id, i)] = _checked(node, spec, out)
+        except GraphcError as err:
+            raise err.at(node.location if node is not None else None)
         states = {id(a) for a in state.values()}
         results = [values[(t.node.id, t.index)] for t in self.program.fetches]
         # Fetched arrays must not alias the variables the session keeps.

@@ -11,7 +11,12 @@ names, dtypes and shapes, and the line of the user's file that built it::
       at model.py:12  logits = x @ W1
 
 Shape-inference functions raise the bare error (``ShapeError("inner dimensions differ")``);
-:func:`graphc.op.apply` adds the context with :meth:`GraphcError.with_context`.
+:func:`graphc.op.apply` adds the context with :meth:`GraphcError.with_context`. Errors
+only a run can find (a label out of range, an index past a dimension known at run time)
+get the line of the op that raised them from the backend running it (:meth:`~GraphcError.at`)::
+
+    graphc.FeedError: sparse_softmax_cross_entropy_with_logits: label 7 is outside [0, 3)
+      at model.py:14  loss = gc.nn.sparse_softmax_cross_entropy_with_logits(labels=y, ...)
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ class GraphcError(Exception):
         self.message = message
         self.op: str | None = None
         self.context: list[str] = []
+        self.located = False
 
     def with_context(self, op: str, inputs: Sequence[tuple[str, object]] = (),
                      location: object = None) -> "GraphcError":
@@ -49,6 +55,15 @@ class GraphcError(Exception):
                 self.context.append("   ".join(f"{label}: {_describe(t)}" for label, t in inputs))
             if location is not None:
                 self.context.append(f"at {location}")
+                self.located = True
+        return self
+
+    def at(self, location: object) -> "GraphcError":
+        """Attach the user's source line of the op that raised this at run time (once:
+        an error raised while building the op already has its own)."""
+        if location is not None and not self.located:
+            self.context.append(f"at {location}")
+            self.located = True
         return self
 
     def __str__(self) -> str:

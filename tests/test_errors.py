@@ -142,10 +142,24 @@ def test_sparse_xent_label_out_of_range(target: str, fetch_gradient: bool) -> No
     logits = gc.placeholder(gc.float32, (None, 3), name="logits")
     labels = gc.placeholder(gc.int64, (None,), name="labels")
     loss = gc.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    line = _line()
     # The gradient alone does not run the loss: its own kernel must refuse the label too.
     fetch = gc.gradients(gc.reduce_sum(loss), [logits])[0] if fetch_gradient else loss
-    with pytest.raises(gc.FeedError, match=r"label 3 is outside \[0, 3\)"):
+    with pytest.raises(gc.FeedError, match=r"label 3 is outside \[0, 3\)") as info:
         gc.Session(target=target).run(fetch, {logits: np.zeros((2, 3)), labels: [0, 3]})
+    # found at run time, and still pointing at the user's line (the gradient's is the
+    # line of the op it differentiates)
+    assert f"test_errors.py:{line}  loss = " in str(info.value)
+
+
+@pytest.mark.parametrize("target", ["reference", "cpu"])
+def test_a_run_time_index_error_names_the_users_line(target: str) -> None:
+    x = gc.placeholder(gc.float32, (None, 4), name="x")
+    picked = gc.nn.relu(x[5] * 2.0)
+    line = _line()
+    with pytest.raises(gc.ShapeError, match="index 5 is out of bounds") as info:
+        gc.Session(target=target).run(picked, {x: np.ones((2, 4), np.float32)})
+    assert str(info.value).count("\n  at ") == 1 and f"test_errors.py:{line}  picked" in str(info.value)
 
 
 def test_variable_initial_value_cannot_need_feeds() -> None:

@@ -306,6 +306,13 @@ class Executable:
 
     # -- running ------------------------------------------------------------------------
 
+    def _location_of(self, run: Callable | None) -> Any:
+        """The user's source line of the step whose ``run`` raised (None if not found)."""
+        for s, r in zip(self.plan.steps, self.runs):
+            if r is run:
+                return s.node.location
+        return None
+
     def __call__(self, feeds: Sequence[np.ndarray], state: MutableMapping[str, np.ndarray],
                  step: int) -> list[np.ndarray]:
         if self.program is not None:
@@ -315,13 +322,17 @@ class Executable:
         vals: list[Any] = [None] * self.n_slots
         for slot, array in zip(self.feed_slots, feeds):
             vals[slot] = array
-        if self.check_nodes:
-            for s, run in zip(self.plan.steps, self.runs):
-                run(vals, state, step)
-                _check_finite(s, vals, self.slots)
-        else:
-            for run in self.runs:
-                run(vals, state, step)
+        run = None
+        try:  # (free when nothing is raised: the failing step's run is the loop variable)
+            if self.check_nodes:
+                for s, run in zip(self.plan.steps, self.runs):
+                    run(vals, state, step)
+                    _check_finite(s, vals, self.slots)
+            else:
+                for run in self.runs:
+                    run(vals, state, step)
+        except GraphcError as err:
+            raise err.at(self._location_of(run))
         state_ids = {id(a) for a in state.values()}
         owned = {id(b) for b in self.buffers.values()}
         results = []

@@ -200,10 +200,14 @@ class Executable:
         vals: list[Any] = [None] * self.n_slots
         for slot, array in zip(self.feed_slots, feeds):
             vals[slot] = to_device(array)
-        for s, run in zip(self.plan.steps, self.runs):
-            run(vals, state, step)
-            if self.check_nodes:
-                _check_finite(s, vals, self.slots)
+        s = None
+        try:  # (free when nothing is raised: the failing step is the loop variable)
+            for s, run in zip(self.plan.steps, self.runs):
+                run(vals, state, step)
+                if self.check_nodes:
+                    _check_finite(s, vals, self.slots)
+        except GraphcError as err:
+            raise err.at(s.node.location if s is not None else None)
         results = [np.array(to_host(vals[slot]), copy=True) if not is_device(vals[slot])
                    else vals[slot].copy_to_host() for slot in self.fetch_slots]
         pending = []
