@@ -16,6 +16,7 @@ import linecache
 import os
 import sys
 import threading
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
@@ -84,6 +85,15 @@ def user_location() -> Optional[Location]:
             return Location(filename, frame.f_lineno)
         frame = frame.f_back
     return None
+
+
+def warn_user(message: str, category: type = UserWarning) -> None:
+    """Warn at the user's line (:func:`user_location`), not at graphc's code that noticed."""
+    where = user_location()
+    if where is None:
+        warnings.warn(message, category, stacklevel=2)
+    else:
+        warnings.warn_explicit(message, category, where.file, where.line)
 
 
 class Literal:

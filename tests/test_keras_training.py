@@ -104,6 +104,27 @@ def test_softmax_output_uses_the_logits():
     assert loss == pytest.approx(40.0)
 
 
+@pytest.mark.parametrize("loss", ["sparse_categorical_crossentropy",
+                                  "categorical_crossentropy", "binary_crossentropy"])
+def test_a_cross_entropy_of_a_linear_output_warns_at_the_users_line(loss):
+    import inspect
+    import warnings
+    graph = gc.Graph()
+    with graph.as_default():
+        x = keras.Input((4,))
+        logits = L.Dense(3)(x)
+        probs = L.Dense(3, activation="softmax")(x)
+    line = inspect.currentframe().f_lineno + 2
+    with pytest.warns(UserWarning, match="from_logits=False reads it as probabilities") as got:
+        keras.Model(x, logits).compile("sgd", loss, target="reference")
+    assert got[0].filename == __file__ and got[0].lineno == line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        keras.Model(x, probs).compile("sgd", loss, target="reference")
+        keras.Model(x, logits).compile(
+            "sgd", keras.losses.get(loss).__class__(from_logits=True), target="reference")
+
+
 def test_metrics_resolve_like_keras():
     x, y = blobs(60)
     for loss, labels, key, out_units in (
@@ -219,7 +240,8 @@ def test_predict_runs_without_the_training_branches():
     layers = [L.Conv2D(4, 3, activation="relu", input_shape=(1, 8, 8)), L.Dropout(0.5),
               L.BatchNormalization(), L.MaxPooling2D(2), L.Flatten(), L.Dense(3)]
     model = keras.Sequential(layers)
-    model.compile("sgd", "sparse_categorical_crossentropy", target="cpu")
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  target="cpu")
     model.fit(x, y, epochs=1, batch_size=4, verbose=0)
     before = program_runtime.COUNTERS["runs"]
     got = model.predict(x, batch_size=5)

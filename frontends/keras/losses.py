@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import graphc as gc
-from graphc.graph import Tensor
+from graphc.graph import Tensor, warn_user
 from graphc.frontends.keras import backend
 
 __all__ = ["MeanSquaredError", "MeanAbsoluteError", "Huber", "BinaryCrossentropy",
@@ -58,8 +58,23 @@ class Huber(Loss):
         return gc.losses.huber_loss(y_true, y_pred, delta=self.delta)
 
 
-def _logits(y_pred: Tensor, from_logits: bool) -> Any:
-    return y_pred if from_logits else backend.logits_of(y_pred)
+# Ops whose output is a linear map's: a model ending in one (a Dense without activation)
+# outputs logits, not probabilities.
+_LINEAR_OUTPUTS = ("matmul", "add", "conv2d", "conv")
+
+
+def _logits(y_pred: Tensor, from_logits: bool, loss: str) -> Any:
+    if from_logits:
+        return y_pred
+    logits = backend.logits_of(y_pred)
+    if logits is None and y_pred.node.op in _LINEAR_OUTPUTS:
+        # Keras's default reads y_pred as probabilities and clips them to [1e-7, 1 - 1e-7]:
+        # logits there give a loss of 5-16 that barely moves, with no error to say why.
+        warn_user(f"{loss}: the model's output comes from {y_pred.node.op!r} with no softmax "
+                  "or sigmoid activation, but from_logits=False reads it as probabilities "
+                  "(clipped to [1e-7, 1 - 1e-7]); if it is logits, pass from_logits=True to "
+                  "the loss, or give the last layer an activation")
+    return logits
 
 
 class BinaryCrossentropy(Loss):
@@ -69,7 +84,7 @@ class BinaryCrossentropy(Loss):
         self.from_logits = bool(from_logits)
 
     def __call__(self, y_true, y_pred):
-        logits = _logits(y_pred, self.from_logits)
+        logits = _logits(y_pred, self.from_logits, self.name)
         if logits is not None:
             return gc.losses.sigmoid_cross_entropy(y_true, logits)
         p = gc.clip_by_value(y_pred, EPSILON, 1.0 - EPSILON)
@@ -83,7 +98,7 @@ class CategoricalCrossentropy(Loss):
         self.from_logits, self.label_smoothing = bool(from_logits), float(label_smoothing)
 
     def __call__(self, y_true, y_pred):
-        logits = _logits(y_pred, self.from_logits)
+        logits = _logits(y_pred, self.from_logits, self.name)
         if logits is not None:
             return gc.losses.softmax_cross_entropy(y_true, logits,
                                                    label_smoothing=self.label_smoothing)
@@ -103,7 +118,7 @@ class SparseCategoricalCrossentropy(Loss):
         self.from_logits = bool(from_logits)
 
     def __call__(self, y_true, y_pred):
-        logits = _logits(y_pred, self.from_logits)
+        logits = _logits(y_pred, self.from_logits, self.name)
         if logits is not None:
             return gc.losses.sparse_softmax_cross_entropy(y_true, logits)
         onehot = gc.one_hot(y_true, y_pred.shape[-1], dtype=y_pred.dtype)
