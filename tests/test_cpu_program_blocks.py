@@ -153,15 +153,17 @@ def test_feeds_of_different_batch_sizes_get_the_unsplit_error(blocks) -> None:
 
 
 def test_two_callers_at_once_both_get_their_results(blocks) -> None:
+    # Two sessions (one session serializes its runs): while one runs its blocks, the
+    # other finds the workers busy and runs unsplit, or waits for nothing.
     m = _cnn()
-    sess = gc.Session(m["graph"], target="cpu")
-    run = sess.make_callable(m["out"], [m["x"]])
+    runs = [gc.Session(m["graph"], target="cpu").make_callable(m["out"], [m["x"]])
+            for _ in range(2)]
     xs = [_rand(12, 2, 8, 8) for _ in range(2)]
-    want = [_unsplit(run, x) for x in xs]
+    want = [_unsplit(run, x) for run, x in zip(runs, xs)]
     got: dict = {}
 
     def call(k: int) -> None:
-        got[k] = [run(xs[k]) for _ in range(20)]
+        got[k] = [runs[k](xs[k]) for _ in range(30)]
     threads = [threading.Thread(target=call, args=(k,)) for k in range(2)]
     for t in threads:
         t.start()
