@@ -27,6 +27,7 @@ CASES = {
     "direct_lenet_conv1_b1": ((1, 1, 12, 12), (6, 1, 5, 5), {"padding": 2}),
     "direct_k4_odd_o_nonsquare": ((2, 2, 7, 9), (7, 2, 2, 4), {"padding": ((0, 1), (2, 0))}),
     "direct_dilated_3x3": ((3, 3, 9, 8), (5, 3, 3, 3), {"dilations": (2, 1), "padding": "SAME"}),
+    "direct_dilated_w_k5": ((2, 2, 9, 13), (4, 2, 3, 5), {"dilations": (1, 2)}),
 }
 DIRECT = [name for name in CASES if name.startswith("direct")]
 
