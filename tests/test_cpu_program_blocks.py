@@ -115,9 +115,21 @@ def _unsplit(run: gc.Executable, *feeds: np.ndarray) -> list:
         program._rows = rows
 
 
+HEADS = {
+    "logits_argmax_pooled": lambda x, h, lg, y: [lg, gc.argmax(lg, 1), h],
+    "softmax_strided": lambda x, h, lg, y: [gc.nn.softmax(lg)[:, ::2], gc.expand_dims(lg, 1)],
+    "channel_scale_mean": lambda x, h, lg, y: [
+        gc.reduce_mean(h * gc.constant(np.arange(1, 5, dtype=np.float32).reshape(1, 4, 1, 1)),
+                       [1, 2, 3]),
+        gc.squeeze(gc.expand_dims(lg, 2), 2) - gc.reduce_max(lg, 1, keepdims=True)],
+}
+
+
+@pytest.mark.parametrize("head", sorted(HEADS))
 @pytest.mark.parametrize("batch", [7, 3, 30, 2, 1, 0])
-def test_blocks_agree_with_the_unsplit_program_and_the_reference(blocks, batch: int) -> None:
-    m = _cnn(lambda x, h, lg, y: [lg, gc.argmax(lg, 1), h])
+def test_blocks_agree_with_the_unsplit_program_and_the_reference(blocks, batch: int,
+                                                                 head: str) -> None:
+    m = _cnn(HEADS[head])
     run = gc.Session(m["graph"], target="cpu").make_callable(m["out"], [m["x"]])
     ref = gc.Session(m["graph"], target="reference")
     x = _rand(batch, 2, 8, 8)
