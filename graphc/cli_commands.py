@@ -12,8 +12,8 @@ so loading a bundle repeats them; ``--explain`` and the manifest report what the
 Backend hooks used when a backend has them (all optional):
 ``export_sources(program) -> {file: source}`` (stored in bundles, see
 :mod:`graphc.bundle`), ``fusion_groups(program) -> {kernel: [node names]}`` (``show
---fused``, ``compile --explain``) and ``explain(program) -> [lines]`` (``compile
---explain``: e.g. the planned peak memory).
+--fused``, ``compile --explain``) and ``explain_plan(plan) -> [lines]`` (``compile
+--explain``: how the target runs the lowered plan, e.g. as one compiled function).
 """
 
 from __future__ import annotations
@@ -129,9 +129,9 @@ def initial_weights(graph: Graph, checkpoint: Optional[str] = None,
     return {n: sess.state[n] for n in graph.variables}, fresh
 
 
-def _hook(backend: Any, name: str, program: Any) -> Any:
+def _hook(backend: Any, name: str, arg: Any) -> Any:
     fn = getattr(backend, name, None)
-    return None if fn is None else fn(program)
+    return None if fn is None else fn(arg)
 
 
 def _explain(signature: Signature, backend: Any, target: str, fresh: list[str],
@@ -161,6 +161,8 @@ def _explain(signature: Signature, backend: Any, target: str, fresh: list[str],
             if len(members) > 1:
                 _say(f"    {kernel} <- {', '.join(members)}")
         _say("  " + _planned_memory(plan))
+        for line in _hook(backend, "explain_plan", plan) or []:
+            _say("  " + line)
     if checkpoint is not None:
         _say(f"weights: from {checkpoint}" + (f"; initial values for {', '.join(fresh)}"
                                               if fresh else ""))

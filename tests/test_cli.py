@@ -57,6 +57,9 @@ def test_compile_run_matches_python(tmp_path, target):
                  "--explain", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "wrote m.graphc" in res.stdout and "forward:" in res.stdout
+    if target == "cpu":  # how the target runs each program (backend's explain_plan hook)
+        assert "  runs as one compiled function\n" in res.stdout
+        assert "runs step by step (a training step: it writes variables)" in res.stdout
     res = graphc("run", "m.graphc", *_save_feeds(tmp_path), "--output-dir", "out", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     want = python_outputs("mlp.py", FEEDS)

@@ -196,3 +196,16 @@ def test_run_blocks_raises_a_jobs_error_and_restores_the_blas_threads(blocks) ->
         block_threads.run_blocks([lambda: 1, fail])
     assert loop_blas.blas_threads() == threads
     assert block_threads.run_blocks([lambda: 1, lambda: 2]) == [1, 2]
+
+
+def test_explain_plan_says_how_the_cpu_target_runs_a_plan() -> None:
+    from graphc.backends.numba_cpu import explain_plan
+
+    m = _cnn()
+    (line,) = explain_plan(_plan(m, [m["x"]]))
+    assert "one compiled function, in blocks of the batch's rows" in line
+    assert f"{4 * 64 * 18 + 4 * 16 * 4:,} multiply-adds" in line
+    m = _cnn(lambda x, h, lg, y: gc.reduce_mean(lg))
+    assert explain_plan(_plan(m, [m["x"]])) == ["runs as one compiled function"]
+    m = _cnn(lambda x, h, lg, y: gc.nn.dropout(lg, rate=0.5))
+    assert explain_plan(_plan(m, [m["x"]])) == ["runs step by step (a random op)"]

@@ -10,8 +10,11 @@ convolution is blocked im2col + BLAS, or direct loops for few input taps
 :mod:`.avg_pool_kernels`), reductions and broadcast helpers (:mod:`.reduce_kernels`) and
 softmax cross-entropy and its gradient (:mod:`.loss_kernels`) are Numba loops; a ``scan``
 runs as one generated Numba function per loop (:mod:`.scan_loop`) when its body allows; the
-ops listed in :data:`.kernels.FALLBACK` run their NumPy reference. Parallel loops use
-Numba's workqueue layer (:mod:`.threads`). Numba's target starts at the first compile
+ops listed in :data:`.kernels.FALLBACK` run their NumPy reference. An inference plan runs as
+one generated Numba function when every step has an emitter (:mod:`.program_codegen`), and
+as blocks of the batch's rows on several threads when its rows are independent and it
+has convolution or pooling work (:mod:`.sample_rows`, :mod:`.block_threads`);
+:func:`explain_plan` says which. Parallel loops use Numba's workqueue layer (:mod:`.threads`). Numba's target starts at the first compile
 (:mod:`.numba_start`: without the import of SciPy's linear algebra that only
 ``np.dot``-in-``@njit`` kernels use).
 
@@ -25,7 +28,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from graphc.lower import lower
+from graphc.lower import Plan, lower
 from graphc.passes import debug_flags
 from graphc.program import Program
 
@@ -37,7 +40,7 @@ from .numba_start import start as _start_numba
 from .runtime import Executable
 
 __all__ = ["compile", "Executable", "COUNTERS", "cache_dir", "reset_counters", "FALLBACK",
-           "LIBRARY"]
+           "LIBRARY", "explain_plan"]
 
 
 def compile(program: Program, *, optimize: Optional[bool] = None,  # noqa: A001
@@ -53,3 +56,25 @@ def compile(program: Program, *, optimize: Optional[bool] = None,  # noqa: A001
     _start_numba()
     plan = lower(program, LIBRARY, fuse=optimize and not nodes, explain=explain)
     return Executable(plan, check_nodes=nodes)
+
+
+def explain_plan(plan: Plan) -> list[str]:
+    """How this target runs ``plan``, for ``graphc compile --explain``: as one compiled
+    function (and in row blocks on several threads), or step by step, and why."""
+    from numba import config
+
+    from .program_codegen import Unsupported, generate_program
+    from .sample_rows import sample_rows
+
+    if plan.ir.writes or plan.ir.effects:
+        return ["runs step by step (a training step: it writes variables)"]
+    try:
+        generate_program(plan)
+    except Unsupported as why:
+        return [f"runs step by step ({why})"]
+    rows = sample_rows(plan)
+    if rows is None:
+        return ["runs as one compiled function"]
+    return [f"runs as one compiled function, in blocks of the batch's rows on up to "
+            f"{config.NUMBA_NUM_THREADS} threads (rows are independent; {rows.work:,} "
+            "multiply-adds of convolution and pooling per row)"]
