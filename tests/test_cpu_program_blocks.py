@@ -143,6 +143,22 @@ def test_blocks_agree_with_the_unsplit_program_and_the_reference(blocks, batch: 
         np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-5)
 
 
+def test_blocks_too_big_for_one_thread_run_as_smaller_blocks(blocks, monkeypatch) -> None:
+    # A block whose convolution the kernel would run on Numba's pool is refused by the
+    # program's layout: its thread runs it as halves (and so on) one after the other.
+    from graphc.backends.numba_cpu import conv_kernels
+
+    monkeypatch.setattr(conv_kernels, "PARALLEL_MIN_MACS", 3 * 4 * 64 * 18)  # 3 rows
+    m = _cnn(HEADS["logits_argmax_pooled"])
+    run = gc.Session(m["graph"], target="cpu").make_callable(m["out"], [m["x"]])
+    x = _rand(31, 2, 8, 8)
+    before = program_runtime.COUNTERS["blocks"]
+    got = run(x)
+    assert program_runtime.COUNTERS["blocks"] == before + 1
+    for a, r in zip(got, gc.Session(m["graph"], target="reference").run(m["out"], {m["x"]: x})):
+        np.testing.assert_allclose(a, r, rtol=1e-4, atol=1e-5)
+
+
 def test_a_bad_label_in_any_block_raises_the_references_error(blocks) -> None:
     m = _cnn(lambda x, h, lg, y: gc.nn.sparse_softmax_cross_entropy_with_logits(
         labels=y, logits=lg))
