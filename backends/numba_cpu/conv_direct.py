@@ -161,6 +161,14 @@ def direct_forward_par(xp, w, y, accs, dh, dw):  # pragma: no cover - compiled
         _forward_range(xp, w, y, accs[t], dh, dw, t * n_ // chunks, (t + 1) * n_ // chunks)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_taps(dwt, o, c, a, b, ps, qs):  # pragma: no cover - compiled
+    """``dwt[o, c, a, b + k] += ps[k]`` and ``dwt[o + 1, c, a, b + k] += qs[k]``."""
+    for k in range(len(ps)):
+        dwt[o, c, a, b + k] += ps[k]
+        dwt[o + 1, c, a, b + k] += qs[k]
+
+
 @numba.njit(cache=True, nogil=True, fastmath=_REDUCE, inline="always")
 def _filter_taps_pair(dwt, g0, g1, xf, o, c, a, base, dw, span):  # pragma: no cover
     """Add to ``dwt[o]`` and ``dwt[o + 1]`` at (c, a, b) the dot products of the gradient
@@ -183,26 +191,9 @@ def _filter_taps_pair(dwt, g0, g1, xf, o, c, a, base, dw, span):  # pragma: no c
             i = st + f
             x0, x1, x2, x3, x4 = xf[i], xf[i + d], xf[i + d2], xf[i + d3], xf[i + d4]
             u, v = g0[f], g1[f]
-            p0 += u * x0
-            p1 += u * x1
-            p2 += u * x2
-            p3 += u * x3
-            p4 += u * x4
-            q0 += v * x0
-            q1 += v * x1
-            q2 += v * x2
-            q3 += v * x3
-            q4 += v * x4
-        dwt[o, c, a, b] += p0
-        dwt[o, c, a, b + 1] += p1
-        dwt[o, c, a, b + 2] += p2
-        dwt[o, c, a, b + 3] += p3
-        dwt[o, c, a, b + 4] += p4
-        dwt[o + 1, c, a, b] += q0
-        dwt[o + 1, c, a, b + 1] += q1
-        dwt[o + 1, c, a, b + 2] += q2
-        dwt[o + 1, c, a, b + 3] += q3
-        dwt[o + 1, c, a, b + 4] += q4
+            p0, p1, p2, p3, p4 = p0 + u * x0, p1 + u * x1, p2 + u * x2, p3 + u * x3, p4 + u * x4
+            q0, q1, q2, q3, q4 = q0 + v * x0, q1 + v * x1, q2 + v * x2, q3 + v * x3, q4 + v * x4
+        _add_taps(dwt, o, c, a, b, (p0, p1, p2, p3, p4), (q0, q1, q2, q3, q4))
         b += 5
     while kw - b >= 3:
         st = numba.uint64(base + b * dw)
@@ -213,18 +204,9 @@ def _filter_taps_pair(dwt, g0, g1, xf, o, c, a, base, dw, span):  # pragma: no c
             i = st + f
             x0, x1, x2 = xf[i], xf[i + d], xf[i + d2]
             u, v = g0[f], g1[f]
-            p0 += u * x0
-            p1 += u * x1
-            p2 += u * x2
-            q0 += v * x0
-            q1 += v * x1
-            q2 += v * x2
-        dwt[o, c, a, b] += p0
-        dwt[o, c, a, b + 1] += p1
-        dwt[o, c, a, b + 2] += p2
-        dwt[o + 1, c, a, b] += q0
-        dwt[o + 1, c, a, b + 1] += q1
-        dwt[o + 1, c, a, b + 2] += q2
+            p0, p1, p2 = p0 + u * x0, p1 + u * x1, p2 + u * x2
+            q0, q1, q2 = q0 + v * x0, q1 + v * x1, q2 + v * x2
+        _add_taps(dwt, o, c, a, b, (p0, p1, p2), (q0, q1, q2))
         b += 3
     while b < kw:
         st = numba.uint64(base + b * dw)
@@ -232,10 +214,8 @@ def _filter_taps_pair(dwt, g0, g1, xf, o, c, a, base, dw, span):  # pragma: no c
         p0, q0 = g0[0] * x0, g1[0] * x0
         for f in range(one, us):
             x0 = xf[st + f]
-            p0 += g0[f] * x0
-            q0 += g1[f] * x0
-        dwt[o, c, a, b] += p0
-        dwt[o + 1, c, a, b] += q0
+            p0, q0 = p0 + g0[f] * x0, q0 + g1[f] * x0
+        _add_taps(dwt, o, c, a, b, (p0,), (q0,))
         b += 1
 
 
