@@ -34,7 +34,7 @@ ROWS, SHARED = "rows", "shared"
 
 # Ops whose per-row work runs on one thread inside a program (the GEMMs do not: BLAS has
 # its own threads), and what :class:`Rows` counts.
-_WINDOW_OPS = ("conv2d", "max_pool2d", "avg_pool2d")
+_ONE_THREAD_OPS = ("conv2d", "max_pool2d", "avg_pool2d")
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def sample_rows(plan: Plan) -> Optional[Rows]:
     if any(classes[(n.uid, i)] != ROWS for n, i in ir.fetches):
         return None
     feeds = tuple(k for k, f in enumerate(ir.feeds) if classes[(f.uid, 0)] == ROWS)
-    work = sum(_row_work(n) for n in ir.nodes if n.op in _WINDOW_OPS)
+    work = sum(_row_work(n) for n in ir.nodes if n.op in _ONE_THREAD_OPS)
     return Rows(feeds, work) if work else None
 
 
