@@ -66,8 +66,6 @@ def explain_plan(plan: Plan) -> list[str]:
     from .program_codegen import Unsupported, generate_program
     from .sample_rows import sample_rows
 
-    if plan.ir.writes or plan.ir.effects:
-        return ["runs step by step (a training step: it writes variables)"]
     try:
         generate_program(plan)
     except Unsupported as why:

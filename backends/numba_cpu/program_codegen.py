@@ -159,8 +159,10 @@ def _emit_step(gen: Gen, step: Any) -> list[Val]:
 def _check_plan(plan: Plan) -> None:
     """The scope of the compiled program (see the module docstring)."""
     ir = plan.ir
-    if ir.writes or ir.effects:
-        raise Unsupported("the plan writes variables or runs effects")
+    if ir.writes:
+        raise Unsupported("a training step: it writes variables")
+    if ir.effects:
+        raise Unsupported("the plan runs effects")
     if not any(s.kind in ("fused", "library", "fallback") for s in plan.steps):
         raise Unsupported("nothing to compute")
     for node in ir.nodes:

@@ -26,7 +26,9 @@ from typing import Any, Callable, Optional
 
 from graphc.lower import Plan
 from graphc.op import Kind, get_op
-from graphc.ops.indexing import expand_spec
+from graphc.ops.indexing import FULL_SLICE, expand_spec
+
+from .reduce_kernels import reduced_axes
 
 __all__ = ["ROWS", "SHARED", "Rows", "sample_rows"]
 
@@ -74,8 +76,7 @@ def sample_rows(plan: Plan) -> Optional[Rows]:
 def _row_work(node: Any) -> int:
     """Multiply-adds per row of a convolution (window reads of a pooling)."""
     out = node.specs[0].shape
-    window = node.inputs[1][0].specs[0].shape[1:] if node.op == "conv2d" \
-        else node.attrs["ksize"]
+    window = _shapes(node)[1][1:] if node.op == "conv2d" else node.attrs["ksize"]
     dims = (*out[1:], *window)
     return 0 if None in dims else math.prod(dims)
 
@@ -125,9 +126,9 @@ def _matmul(node: Any, ins: list[str], shapes: list[tuple]) -> bool:
     return ins == [ROWS, ROWS] and len(sa) == len(sb) > 2  # one product per sample
 
 
-def _reduce(node: Any, ins: list[str], shapes: list[tuple]) -> bool:
-    axes, rank = node.attrs["axes"], len(shapes[0])
-    return axes is not None and all(_axis_kept(ax, rank) for ax in axes)
+def _axes_kept(node: Any, ins: list[str], shapes: list[tuple]) -> bool:
+    """A reduction (or squeeze) whose ``axes`` (None: all) leave axis 0 alone."""
+    return 0 not in reduced_axes(node.attrs["axes"], len(shapes[0]))
 
 
 def _reshape(node: Any, ins: list[str], shapes: list[tuple]) -> bool:
@@ -158,24 +159,17 @@ def _broadcast_like(node: Any, ins: list[str], shapes: list[tuple]) -> bool:
 
 def _strided_slice(node: Any, ins: list[str], shapes: list[tuple]) -> bool:
     spec = expand_spec(node.attrs["spec"], len(shapes[0]))
-    return not spec or spec[0] in ((None, None, 1), (0, None, 1))  # axis 0 whole
+    return not spec or spec[0] in (FULL_SLICE, (0, None, 1))  # axis 0 whole
 
 
-def _concat(node: Any, ins: list[str], shapes: list[tuple]) -> bool:
+def _all_rows_off_axis0(node: Any, ins: list[str], shapes: list[tuple]) -> bool:
+    """concat, split_like: every input batched, joined or cut along another axis."""
     return all(c == ROWS for c in ins) and _axis_kept(node.attrs["axis"], len(shapes[0]))
 
 
 def _split(node: Any, ins: list[str], shapes: list[tuple]) -> bool:
     return _rows_first(ins) and _axis_kept(node.attrs["axis"], len(shapes[0]))
 
-
-def _split_like(node: Any, ins: list[str], shapes: list[tuple]) -> bool:
-    return all(c == ROWS for c in ins) and _axis_kept(node.attrs["axis"], len(shapes[0]))
-
-
-def _squeeze(node: Any, ins: list[str], shapes: list[tuple]) -> bool:
-    axes, rank = node.attrs["axes"], len(shapes[0])
-    return axes is not None and all(_axis_kept(ax, rank) for ax in axes)
 
 
 def _expand_dims(node: Any, ins: list[str], shapes: list[tuple]) -> bool:
@@ -198,13 +192,14 @@ def _per_example_loss(node: Any, ins: list[str], shapes: list[tuple]) -> bool:
 Rule = Callable[[Any, list, list], bool]
 _RULES: dict[str, Optional[Rule]] = {
     "matmul": _matmul,
-    **{op: _reduce for op in ("reduce_sum", "reduce_mean", "reduce_max", "reduce_min")},
+    **{op: _axes_kept for op in ("reduce_sum", "reduce_mean", "reduce_max", "reduce_min",
+                                 "squeeze")},
     "argmax": _arg_extreme, "argmin": _arg_extreme,
     "reshape": _reshape, "reshape_like": _like, "sum_to_like": _like,
     "broadcast_like": _broadcast_like,
     "fill_like": lambda node, ins, shapes: True,  # (its one input is the batched one)
-    "strided_slice": _strided_slice, "concat": _concat, "split": _split,
-    "split_like": _split_like, "squeeze": _squeeze, "expand_dims": _expand_dims,
+    "strided_slice": _strided_slice, "concat": _all_rows_off_axis0, "split": _split,
+    "split_like": _all_rows_off_axis0, "expand_dims": _expand_dims,
     "conv2d": _window, "max_pool2d": _window, "avg_pool2d": _window,
     "sparse_softmax_cross_entropy_with_logits": _per_example_loss,
     # shape-only ops whose attrs fix a batch size: never row-wise

@@ -26,7 +26,7 @@ __all__ = ["slice", "getitem", "strided_slice", "gather", "one_hot"]
 
 # -- strided slices: slice and indexing ---------------------------------------------------
 
-_FULL = (None, None, 1)
+FULL_SLICE = (None, None, 1)  # a spec item taking a whole axis
 
 
 def expand_spec(spec: Sequence[Any], rank: Optional[int]) -> tuple:
@@ -39,8 +39,8 @@ def expand_spec(spec: Sequence[Any], rank: Optional[int]) -> tuple:
         raise ShapeError(f"too many indices ({n_axes}) for a tensor of rank {rank}")
     if "ellipsis" in spec:
         i = spec.index("ellipsis")
-        spec[i:i + 1] = [_FULL] * (rank - n_axes)
-    while spec and spec[-1] == _FULL:
+        spec[i:i + 1] = [FULL_SLICE] * (rank - n_axes)
+    while spec and spec[-1] == FULL_SLICE:
         spec.pop()
     return tuple(spec)
 
