@@ -11,7 +11,8 @@
   the counter-based Philox generator as device functions (:mod:`.random_kernels`);
   broadcasts and fills are one broadcast-copy kernel (:mod:`.layout_kernels`); sparse
   softmax cross-entropy and one_hot have kernels (:mod:`.loss_kernels`);
-  reshape-like ops are device views;
+  reshape-like ops are device views; ``scan`` runs its loop on the host and each step's
+  kernels on the device (:mod:`.scan_kernels`);
 * every other op runs its NumPy reference on the host (copy in, ref, copy back), listed
   with reasons in :data:`.kernels.FALLBACK`.
 
@@ -33,7 +34,7 @@ from graphc.passes import debug_flags
 from graphc.program import Program
 
 from . import (layout_kernels, loss_kernels, matmul_kernels,  # noqa: F401  (register kernels)
-               random_kernels, reduce_kernels)
+               random_kernels, reduce_kernels, scan_kernels)
 from .codegen import generate
 from .kernels import FALLBACK, LIBRARY, RUNTIME
 from .runtime import Executable

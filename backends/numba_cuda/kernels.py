@@ -53,8 +53,6 @@ FALLBACK: dict[str, str] = {
     "avg_pool2d": _CNN, "avg_pool2d_grad": _CNN, "max_pool": _CNN, "max_pool_grad": _CNN,
     "max_pool_grad_grad": _CNN, "max_pool_argmax": _CNN, "avg_pool": _CNN,
     "avg_pool_grad": _CNN,
-    # control flow: the loop runs the reference interpreter on the host
-    "scan": "host fallback: the reference loop (future: device step kernels)",
 }
 
 

@@ -195,6 +195,16 @@ class Executable:
 
     def __call__(self, feeds: Sequence[np.ndarray], state: MutableMapping[str, Any],
                  step: int) -> list[np.ndarray]:
+        return [np.array(to_host(value), copy=True) if not is_device(value)
+                else value.copy_to_host()
+                for value in self.run_on_device(feeds, state, step, own=False)]
+
+    def run_on_device(self, feeds: Sequence[Any], state: MutableMapping[str, Any],
+                      step: int, own: bool = True) -> list[Any]:
+        """Run the plan; the fetched values on the device, not copied out (a scan's body
+        runs this way, step after step). With ``own`` every fetched value is an array of
+        its own, which no later run overwrites: a view of a reused buffer, a constant or a
+        feed handed straight back is copied."""
         require_gpu()
         self.fresh.clear()
         vals: list[Any] = [None] * self.n_slots
@@ -208,8 +218,6 @@ class Executable:
                     _check_finite(s, vals, self.slots)
         except GraphcError as err:
             raise err.at(s.node.location if s is not None else None)
-        results = [np.array(to_host(vals[slot]), copy=True) if not is_device(vals[slot])
-                   else vals[slot].copy_to_host() for slot in self.fetch_slots]
         pending = []
         for name, slot in self.write_slots:
             value = vals[slot]
@@ -221,7 +229,10 @@ class Executable:
                 value = device_copy(value)
             pending.append((name, value))
         state.update(pending)  # after every read: a run sees start-of-run values only
-        return results
+        fetched = [vals[slot] for slot in self.fetch_slots]
+        if own:
+            fetched = [v if id(v) in self.fresh else device_copy(to_device(v)) for v in fetched]
+        return fetched
 
 
 def _noop(vals: list, state: MutableMapping, step_no: int) -> None:
