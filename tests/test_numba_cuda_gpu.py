@@ -14,7 +14,7 @@ from graphc.bundle_run import gpu_available
 
 numba_cuda = pytest.importorskip("graphc.backends.numba_cuda")
 from graphc.backends.numba_cuda.device import cuda, is_device, simulated  # noqa: E402
-from graphc.backends.numba_cuda.matmul_kernels import gemm  # noqa: E402
+from graphc.backends.numba_cuda.matmul_kernels import gemm, tiled_gemm  # noqa: E402
 from graphc.backends.numba_cuda.random_kernels import draw  # noqa: E402
 from graphc.backends.numba_cuda.reduce_kernels import MAX, SUM, reduce_axes  # noqa: E402
 from op_cases import CASES  # noqa: E402
@@ -45,13 +45,16 @@ def test_fused_broadcast_kernel_on_big_shapes() -> None:
     np.testing.assert_allclose(got, np.tanh(a * b + np.exp(-b)) / (a + 1.0), rtol=2e-6)
 
 
+@pytest.mark.parametrize("which", ["tiled", "chosen"])
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, True)])
-def test_gemm_kernel_on_big_ragged_shapes(ta, tb) -> None:
+def test_gemm_kernel_on_big_ragged_shapes(ta, tb, which) -> None:
+    """The tiled kernel, and whichever GEMM the chooser picks (cuBLAS when CuPy is in)."""
     m, k, n = 300, 257, 150
     a = RNG.normal(size=(3, k, m) if ta else (3, m, k)).astype(np.float32)
     b = RNG.normal(size=(3, n, k) if tb else (3, k, n)).astype(np.float32)
     out = cuda.device_array((3, m, n), np.float32)
-    gemm(cuda.to_device(a), cuda.to_device(b), out, ta, tb)
+    (tiled_gemm if which == "tiled" else gemm)(cuda.to_device(a), cuda.to_device(b), out,
+                                               ta, tb)
     want = (a.transpose(0, 2, 1) if ta else a) @ (b.transpose(0, 2, 1) if tb else b)
     np.testing.assert_allclose(out.copy_to_host(), want, rtol=1e-4, atol=1e-4)
 

@@ -14,7 +14,8 @@ from graphc import random_bits
 
 cudamod = pytest.importorskip("graphc.backends.numba_cuda")
 from graphc.backends.numba_cuda.device import cuda, simulated  # noqa: E402
-from graphc.backends.numba_cuda.matmul_kernels import gemm  # noqa: E402
+from graphc.backends.numba_cuda.gemm_choice import FastestGemm  # noqa: E402
+from graphc.backends.numba_cuda.matmul_kernels import FASTEST, tiled_gemm  # noqa: E402
 from graphc.backends.numba_cuda.random_kernels import draw  # noqa: E402
 from graphc.backends.numba_cuda.reduce_kernels import MAX, MIN, SUM, reduce_axes  # noqa: E402
 
@@ -49,9 +50,50 @@ def test_gemm_kernel_with_transposes_and_ragged_tiles(ta, tb) -> None:
     a = RNG.normal(size=(2, k, m) if ta else (2, m, k)).astype(np.float32)
     b = RNG.normal(size=(1, n, k) if tb else (1, k, n)).astype(np.float32)  # batch broadcast
     out = cuda.device_array((2, m, n), np.float32)
-    gemm(cuda.to_device(a), cuda.to_device(b), out, ta, tb)
+    tiled_gemm(cuda.to_device(a), cuda.to_device(b), out, ta, tb)
     want = (a.transpose(0, 2, 1) if ta else a) @ (b.transpose(0, 2, 1) if tb else b)
     np.testing.assert_allclose(out.copy_to_host(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_the_gemm_chooser_times_each_shape_once_and_keeps_the_faster() -> None:
+    calls: list = []
+    small, big = np.zeros((1, 2, 2)), np.zeros((1, 4, 4))
+    speed = {("tiled", small.shape): 2.0, ("cublas", small.shape): 1.0,
+             ("tiled", big.shape): 1.0, ("cublas", big.shape): 3.0}
+
+    def candidate(name):
+        return lambda a, b, out, ta, tb: calls.append((name, a.shape))
+
+    def timer(run):  # a fake device clock: the candidate that just ran sets the time
+        run()
+        return speed[calls[-1]]
+
+    chooser = FastestGemm(candidate("tiled"), lambda: {"cublas": candidate("cublas")}, timer)
+    chooser(small, small, small, False, False)
+    chooser(small, small, small, False, False)  # known: no timing
+    chooser(big, big, big, False, False)  # a new key is timed again
+    assert chooser.choice == {((1, 2, 2), (1, 2, 2), "float64", False, False): "cublas",
+                              ((1, 4, 4), (1, 4, 4), "float64", False, False): "tiled"}
+    assert [n for n, _ in calls] == ["tiled", "cublas", "cublas", "cublas",
+                                     "tiled", "cublas", "tiled"]
+
+
+def test_a_failing_library_gemm_is_dropped_with_a_warning() -> None:
+    ran: list = []
+
+    def broken(a, b, out, ta, tb):
+        raise RuntimeError("CUBLAS_STATUS_NOT_INITIALIZED")
+
+    chooser = FastestGemm(lambda *args: ran.append("tiled"), lambda: {"cublas": broken},
+                          lambda run: run() or 1.0)
+    x = np.zeros((1, 2, 2))
+    with pytest.warns(RuntimeWarning, match="cublas GEMM failed.*NOT_INITIALIZED"):
+        chooser(x, x, x, False, False)
+    assert list(chooser.candidates()) == ["tiled"] and ran[-1] == "tiled"
+
+
+def test_the_simulator_has_only_the_tiled_gemm() -> None:
+    assert list(FASTEST.candidates()) == ["tiled"]
 
 
 def test_matmul_op_runs_the_kernel_and_mixed_batches_fall_back() -> None:

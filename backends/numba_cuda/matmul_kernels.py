@@ -1,4 +1,4 @@
-"""GEMM on the device: a tiled shared-memory kernel (``matmul``).
+"""GEMM on the device (``matmul``): a tiled shared-memory kernel, or cuBLAS when faster.
 
 Each block computes a TILE x TILE tile of ``out[b]``; the threads stage TILE x TILE tiles
 of ``a`` and ``b`` in shared memory, one element each, and accumulate their output element
@@ -8,7 +8,9 @@ transposed operand is never copied. Batches run on the grid's z axis; a batch of
 broadcasts against the other operand's batch. Kernels are built per (dtype, ta, tb).
 
 float32/float64 only; other dtypes, and batch shapes that broadcast in other ways, take the
-host fallback (``run`` returns None). cuBLAS through CuPy (issue 8) is future work.
+host fallback (``run`` returns None). :func:`gemm`, which the ``matmul`` kernel and the
+convolutions call, runs per shape the faster of this kernel and cuBLAS through CuPy when
+CuPy is installed (:mod:`.gemm_choice`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import numba
 import numpy as np
 
 from .device import cuda, simulated
+from .gemm_choice import FastestGemm
 from .kernels import Alloc, lower
 
-__all__ = ["tile_size", "matmul_kernel", "gemm"]
+__all__ = ["tile_size", "matmul_kernel", "tiled_gemm", "gemm", "FASTEST"]
 
 _KERNELS: dict[tuple, Any] = {}
 
@@ -78,12 +81,23 @@ def _build(elem: Any, ta: bool, tb: bool, tile: int) -> Any:
     return gemm_tiles
 
 
-def gemm(a: Any, b: Any, out: Any, ta: bool, tb: bool) -> None:
-    """``out[i] = op(a[i]) @ op(b[i])`` on 3-D device arrays (batch of 1 broadcasts)."""
+def tiled_gemm(a: Any, b: Any, out: Any, ta: bool, tb: bool) -> None:
+    """``out[i] = op(a[i]) @ op(b[i])`` on 3-D device arrays (batch of 1 broadcasts) by
+    the tiled kernel."""
     tile = tile_size()
     m, n = out.shape[1], out.shape[2]
     grid = (max(1, -(-n // tile)), max(1, -(-m // tile)), max(1, min(out.shape[0], 65535)))
     matmul_kernel(out.dtype, ta, tb)[grid, (tile, tile)](out, a, b)
+
+
+#: The GEMM chooser of this process (its ``choice`` says which GEMM each shape got).
+FASTEST = FastestGemm(tiled_gemm)
+
+
+def gemm(a: Any, b: Any, out: Any, ta: bool, tb: bool) -> None:
+    """``out[i] = op(a[i]) @ op(b[i])`` on 3-D device arrays (batch of 1 broadcasts), by
+    the faster of the tiled kernel and cuBLAS for these shapes."""
+    FASTEST(a, b, out, ta, tb)
 
 
 def _batch3(x: Any, lead: tuple) -> Any:
