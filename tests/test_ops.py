@@ -208,3 +208,27 @@ def test_target_agrees_with_reference(case: Case, target: str) -> None:
     got = _run(graph, phs, outs, arrays, target=target)
     for e, g in zip(expected, got):
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("target", [t for t in gc.available_targets()
+                                    if t not in ("reference", "onnx")])
+@pytest.mark.parametrize("case", GRAD_CASES, ids=[c.name for c in GRAD_CASES])
+def test_target_gradients_agree_with_reference(case: Case, target: str) -> None:
+    """The backward graph (the gradient ops: conv and pool backprops, slice and pad
+    gradients, scatters, the reverse scans) on each compiled target. (onnx exports forward
+    graphs for inference; its gradient ops are covered by test_onnx_export.py.)"""
+    arrays = _inputs(case, "float32")
+    graph, phs, outs = _build(case, arrays)
+    idx = _grad_inputs(case, arrays)
+    with graph.as_default():
+        loss = _weighted_sum(outs, np.random.default_rng(0))
+        if loss is None or not idx:
+            pytest.skip("no float output or input to differentiate")
+        grads = [g for g in gc.gradients(loss, [phs[i] for i in idx]) if g is not None]
+    if not grads:
+        pytest.skip("no gradient reaches an input")
+    expected = _run(graph, phs, grads, arrays)
+    got = _run(graph, phs, grads, arrays, target=target)
+    for e, g in zip(expected, got):
+        scale = max(1.0, float(np.max(np.abs(e)))) if e.size else 1.0
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5 * scale)
