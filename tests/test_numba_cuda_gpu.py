@@ -18,7 +18,7 @@ from graphc.backends.numba_cuda.matmul_kernels import gemm, tiled_gemm  # noqa: 
 from graphc.backends.numba_cuda.random_kernels import draw  # noqa: E402
 from graphc.backends.numba_cuda.reduce_kernels import MAX, SUM, reduce_axes  # noqa: E402
 from op_cases import CASES  # noqa: E402
-from test_ops import _build, _inputs, _run  # noqa: E402
+from test_ops import GRAD_CASES, _build, _inputs, _run, gradients_on  # noqa: E402
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(simulated() or not gpu_available(),
@@ -33,6 +33,13 @@ def test_every_op_case_agrees_with_the_reference_on_the_gpu(case) -> None:
     for e, g in zip(_run(graph, phs, outs, arrays), _run(graph, phs, outs, arrays, "cuda")):
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
 
+
+
+@pytest.mark.parametrize("case", GRAD_CASES, ids=[c.name for c in GRAD_CASES])
+def test_every_op_case_gradient_agrees_with_the_reference_on_the_gpu(case) -> None:
+    for e, g in zip(*gradients_on(case, "cuda")):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(e).max(
+            initial=0.0)))
 
 def test_fused_broadcast_kernel_on_big_shapes() -> None:
     a = RNG.uniform(0.5, 2, (1000, 513)).astype(np.float32)

@@ -217,6 +217,14 @@ def test_target_gradients_agree_with_reference(case: Case, target: str) -> None:
     """The backward graph (the gradient ops: conv and pool backprops, slice and pad
     gradients, scatters, the reverse scans) on each compiled target. (onnx exports forward
     graphs for inference; its gradient ops are covered by test_onnx_export.py.)"""
+    for e, g in zip(*gradients_on(case, target)):
+        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5 * max(1.0, np.abs(e).max(
+            initial=0.0)))
+
+
+def gradients_on(case: Case, target: str) -> tuple[list, list]:
+    """The gradients of a weighted sum of the case's outputs in its float inputs (float32),
+    on the reference and on ``target``; skips when nothing is differentiable."""
     arrays = _inputs(case, "float32")
     graph, phs, outs = _build(case, arrays)
     idx = _grad_inputs(case, arrays)
@@ -227,8 +235,4 @@ def test_target_gradients_agree_with_reference(case: Case, target: str) -> None:
         grads = [g for g in gc.gradients(loss, [phs[i] for i in idx]) if g is not None]
     if not grads:
         pytest.skip("no gradient reaches an input")
-    expected = _run(graph, phs, grads, arrays)
-    got = _run(graph, phs, grads, arrays, target=target)
-    for e, g in zip(expected, got):
-        scale = max(1.0, float(np.max(np.abs(e)))) if e.size else 1.0
-        np.testing.assert_allclose(g, e, rtol=1e-4, atol=1e-5 * scale)
+    return _run(graph, phs, grads, arrays), _run(graph, phs, grads, arrays, target=target)
