@@ -1,10 +1,12 @@
 """Inference benchmarks: graphc ``cpu`` vs onnxruntime (CPU provider, 2 threads) on the same
 model, exported from the same graphc graph with ``graphc.backends.onnx_export``.
 
-    python bench/bench_inference.py [mlp_b1 mlp_b128 lenet-5_b1 lenet-5_b128]
+    python bench/bench_inference.py [--target cuda] [mlp_b1 mlp_b128 lenet-5_b1 lenet-5_b128]
 
 Each side runs in its own process (see :mod:`common`); the onnxruntime side first checks
-its logits against graphc's reference target.
+its logits against graphc's reference target. With ``--target cuda`` graphc's cuda target
+runs against PyTorch on the same GPU (the same architecture; both take the batch from host
+memory and return the logits to it).
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ def case(name: str, build, batch: int) -> common.Case:
 
     def ours():
         m = build()
-        run = gc.Session(m["graph"], target="cpu").make_callable(m["logits"], [m["x"]])
+        run = gc.Session(m["graph"], target=common.target()).make_callable(m["logits"],
+                                                                           [m["x"]])
         xb = data(m)
         return lambda: run(xb)
 
@@ -53,8 +56,26 @@ def case(name: str, build, batch: int) -> common.Case:
         np.testing.assert_allclose(ort_sess.run(None, {in_name: xb})[0],
                                    sess.run(m["logits"], {m["x"]: xb}), rtol=1e-3, atol=1e-4)
         return lambda: ort_sess.run(None, {in_name: xb})
+    if common.target() == "cuda":
+        return common.Case(f"{name} inference b{batch}", common.peer("torch"), ours,
+                           lambda: _torch_inference(name, data(build())),
+                           number=50 if batch == 1 else 10)
     return common.Case(f"{name} inference b{batch}", "onnxruntime", ours, theirs,
                        number=50 if batch == 1 else 10)
+
+
+def _torch_inference(name: str, xb: np.ndarray):
+    """PyTorch's forward pass of the same architecture on the GPU, host batch in, logits out."""
+    import torch
+
+    model = (models.torch_mlp(models.mlp_weights()) if name == "MLP"
+             else models.torch_lenet()).to(common.torch_device()).eval()
+    xt = torch.from_numpy(xb)
+
+    def infer():
+        with torch.no_grad():
+            return model(xt.to(common.torch_device())).cpu()
+    return infer
 
 
 def _mlp():

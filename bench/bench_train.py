@@ -1,10 +1,12 @@
 """Training-step benchmarks: graphc ``cpu`` vs PyTorch eager on CPU, 2 threads each.
 
-    python bench/bench_train.py [mlp_sgd mlp_adam lenet lstm]
+    python bench/bench_train.py [--target cuda] [mlp_sgd mlp_adam lenet lstm]
 
 Each row: one full step (forward, backward, update) on the same batch, median over rounds
 after warm-up, with the interquartile range; ratio = graphc / PyTorch (below 1: faster).
-Each side runs in its own process (see :mod:`common`).
+Each side runs in its own process (see :mod:`common`). Both sides take the batch from host
+memory and hand the loss back to it at every step, as a ``Session.run`` does; with
+``--target cuda`` graphc's cuda target runs against PyTorch on the same GPU.
 """
 
 from __future__ import annotations
@@ -23,16 +25,18 @@ def _torch_step(model, params, make_opt, shape, classes: int = 10):
     import torch
 
     common.torch_threads()
+    device = common.torch_device()
+    model.to(device)  # in place: ``params`` stay the model's parameters
     xb, yb = _batch(shape, classes)
     xt, yt = torch.from_numpy(xb), torch.from_numpy(yb)
     opt = make_opt(params)
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(model(xt), yt)
+        loss = torch.nn.functional.cross_entropy(model(xt.to(device)), yt.to(device))
         loss.backward()
         opt.step()
-        return loss
+        return loss.item()  # (waits for the GPU, as graphc's fetch of the loss does)
     return step
 
 
@@ -43,8 +47,8 @@ def _batch(shape: tuple, classes: int = 10) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _graphc_step(model: dict, shape: tuple):
-    """graphc's step (cpu target): one call runs loss and the train op."""
-    sess = gc.Session(model["graph"], target="cpu")
+    """graphc's step (the benchmark's target): one call runs loss and the train op."""
+    sess = gc.Session(model["graph"], target=common.target())
     step = sess.make_callable([model["loss"], model["train"]], [model["x"], model["y"]])
     xb, yb = _batch(shape)
     return lambda: step(xb, yb)
@@ -72,7 +76,8 @@ def mlp(kind: str) -> common.Case:
     def theirs():
         tm = models.torch_mlp(models.mlp_weights())
         return _torch_step(tm, tm.parameters(), _sgd if sgd else _adam, shape)
-    return common.Case(f"MLP train b128 {'SGD-mom' if sgd else 'Adam'}", "torch", ours, theirs)
+    return common.Case(f"MLP train b128 {'SGD-mom' if sgd else 'Adam'}", common.peer("torch"),
+                       ours, theirs)
 
 
 def lenet() -> common.Case:
@@ -85,7 +90,8 @@ def lenet() -> common.Case:
     def theirs():
         tm = models.torch_lenet()
         return _torch_step(tm, tm.parameters(), _sgd, shape)
-    return common.Case("LeNet-5 train b64 SGD-mom", "torch", ours, theirs, number=5)
+    return common.Case("LeNet-5 train b64 SGD-mom", common.peer("torch"), ours, theirs,
+                       number=5)
 
 
 def lstm() -> common.Case:
@@ -98,8 +104,8 @@ def lstm() -> common.Case:
     def theirs():
         tm = models.TorchLSTM()
         return _torch_step(tm, tm.params, _adam, shape)
-    return common.Case("LSTM 32x32x32 h128 train Adam", "torch", ours, theirs, warmup=3,
-                       number=3)
+    return common.Case("LSTM 32x32x32 h128 train Adam", common.peer("torch"), ours, theirs,
+                       warmup=3, number=3)
 
 
 CASES = {"mlp_sgd": lambda: mlp("sgd"), "mlp_adam": lambda: mlp("adam"), "lenet": lenet,

@@ -31,7 +31,47 @@ from typing import Callable  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-__all__ = ["THREADS", "Case", "Result", "print_table", "run_cases", "torch_threads"]
+__all__ = ["THREADS", "Case", "Result", "peer", "print_table", "run_cases", "target",
+           "torch_device", "torch_threads"]
+
+TARGETS = ("cpu", "cuda")
+
+
+def target() -> str:
+    """The graphc target measured: ``cpu``, or ``cuda`` (``--target cuda``: the PyTorch peer
+    then runs on the GPU too). Children inherit it from the parent's environment."""
+    return os.environ.get("GRAPHC_BENCH_TARGET", "cpu")
+
+
+def torch_device() -> str:
+    """Where the PyTorch peer runs: the GPU when graphc's target is cuda."""
+    return "cuda" if target() == "cuda" else "cpu"
+
+
+def peer(name: str) -> str:
+    """A peer's name in the table, marked when it runs on the GPU."""
+    return f"{name}-cuda" if target() == "cuda" else name
+
+
+def _take_target(argv: list[str]) -> list[str]:
+    """Remove ``--target T`` from ``argv`` into the environment; refuse a cuda run without a
+    GPU (for graphc or for PyTorch) with one clear line."""
+    if "--target" not in argv:
+        return argv
+    i = argv.index("--target")
+    name = argv[i + 1] if i + 1 < len(argv) else ""
+    if name not in TARGETS:
+        sys.exit(f"--target must be one of {', '.join(TARGETS)}, got {name!r}")
+    if name == "cuda":
+        import torch
+
+        from graphc.bundle_run import gpu_available
+
+        if not gpu_available() or not torch.cuda.is_available():
+            sys.exit("--target cuda needs a CUDA GPU usable by both graphc (Numba) and "
+                     "PyTorch; none is here")
+    os.environ["GRAPHC_BENCH_TARGET"] = name
+    return argv[:i] + argv[i + 2:]
 
 
 @dataclass
@@ -99,6 +139,7 @@ def run_cases(cases: dict[str, Callable[[], Case]], argv: list[str]) -> list[Res
     if argv[:1] == ["--child"]:
         print(json.dumps(_child_times(cases[argv[1]](), argv[2])))
         return []
+    argv = _take_target(argv)
     script = os.path.abspath(sys.argv[0])
     rows = []
     for key in argv or list(cases):

@@ -125,6 +125,12 @@ class TorchLSTM:
         self.out = torch.nn.Linear(hidden, 10)
         self.params = list(self.lstm.parameters()) + list(self.out.parameters())
 
+    def to(self, device: str) -> "TorchLSTM":
+        """Move the layers (in place, as ``nn.Module.to`` does) to ``device``."""
+        self.lstm.to(device)
+        self.out.to(device)
+        return self
+
     def __call__(self, x: Any) -> Any:
         _, (h, _c) = self.lstm(x)
         return self.out(h[-1])
