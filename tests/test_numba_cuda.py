@@ -98,6 +98,50 @@ def test_mlp_training_on_cuda_equals_the_reference_and_stays_on_the_device(tmp_p
                                    err_msg=name)
 
 
+
+@needs_sim
+def test_training_steps_reuse_device_arrays_and_never_overwrite_a_held_one() -> None:
+    results = {}
+    for target in ("reference", "cuda"):
+        g, x, y, loss, train = _mlp(gc.train.AdamOptimizer(1e-2))
+        sess = gc.Session(g, target=target)
+        losses, counts = [], []
+        for s in range(7):
+            losses.append(sess.run([loss, train], dict(zip((x, y), _data(4, s))))[0])
+            if target == "cuda":
+                exe = next(e for _, e in sess._compiled.values() if e.plan.program.writes)
+                counts.append(exe.recycler.allocated)
+                if s == 4:  # a user's references: the array and a view of it
+                    held = sess.state["w1"], sess.state["w1"].reshape(30)
+                    snapshot = held[0].copy_to_host()
+        results[target] = losses, {k: np.asarray(v) for k, v in sess.state.items()}
+    # From the third step on nothing is allocated: each variable and slot alternates between
+    # two arrays. The array the user holds is not reused: w1 gets one new array instead.
+    assert counts[2] == counts[4] and counts[6] == counts[4] + 1, counts
+    np.testing.assert_array_equal(held[0].copy_to_host(), snapshot)
+    np.testing.assert_allclose(results["cuda"][0], results["reference"][0], rtol=1e-5,
+                               atol=1e-6)
+    for name, want in results["reference"][1].items():
+        np.testing.assert_allclose(results["cuda"][1][name], want, rtol=1e-4, atol=1e-6)
+
+
+@needs_sim
+def test_two_variables_assigned_one_value_get_arrays_of_their_own() -> None:
+    g = gc.Graph()
+    with g.as_default():
+        a = gc.Variable(np.ones(3, np.float32), name="a")
+        b = gc.Variable(np.zeros(3, np.float32), name="b")
+        new = a * 2.0
+        both = gc.group(gc.assign(a, new), gc.assign(b, new))
+        bump = gc.assign(b, b + 1.0)
+    sess = gc.Session(g, target="cuda")
+    sess.run(both)
+    assert sess.state["a"] is not sess.state["b"]
+    sess.run(bump)
+    np.testing.assert_array_equal(np.asarray(sess.state["a"]), [2, 2, 2])
+    np.testing.assert_array_equal(np.asarray(sess.state["b"]), [3, 3, 3])
+
+
 @needs_sim
 def test_seeded_dropout_mask_is_identical_on_cuda_cpu_and_reference() -> None:
     g = gc.Graph()

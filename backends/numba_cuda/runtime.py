@@ -10,9 +10,11 @@ device array back into ``state``; writes replace ``state[name]`` by the new devi
 So after a cuda run ``Session.state`` holds device arrays: ``np.asarray(v)`` or
 ``v.copy_to_host()`` give host values (the Saver calls ``copy_to_host``).
 
-Intermediate buffers persist across runs and are reused while their shape holds; a value
-handed out (fetched, or written to a variable) always gets a fresh array, so a variable
-never shares memory with a buffer, a constant or another variable.
+Intermediate buffers, and the device copies of host feeds, persist across runs and are
+reused while their shape holds; a value handed out (fetched, or written to a variable)
+always gets an array of its own, so a variable never shares memory with a buffer, a
+constant or another variable. Those arrays are recycled once nothing holds them any more
+(:mod:`.recycle`): at steady state a training step allocates no device memory.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from . import codegen
 from .device import (broadcast_strides, cuda, device_copy, is_device, launch, require_gpu,
                      to_device, to_host)
 from .kernels import LIBRARY
+from .recycle import Recycler
 
 __all__ = ["Executable", "FusedKernel"]
 
@@ -68,10 +71,13 @@ class Executable:
         self.plan = plan
         self.check_nodes = check_nodes
         table = plan.slot_table()
-        self.slots, self.n_slots, self.handed_out = table.index, len(table.index), table.handed_out
+        self.slots, self.n_slots = table.index, len(table.index)
+        self.handed_out = _through_aliases(plan, table.index, table.handed_out)
         self.feed_slots, self.fetch_slots, self.write_slots = table.feeds, table.fetches, table.writes
         self.buffers: dict[int, Any] = {}
-        self.fresh: set[int] = set()  # ids of the arrays allocated for handed-out values
+        self.feed_buffers: dict[int, Any] = {}  # slot -> the device copy of a host feed
+        self.fresh: set[int] = set()  # ids of the arrays taken this run for handed-out values
+        self.recycler = Recycler(limit=4 * len(self.handed_out) + 8)
         self.kernels: list[FusedKernel] = []
         # How each step ran at its last run: "kernel", "fallback" (tests list them).
         self.ran: dict[str, str] = {}
@@ -80,10 +86,10 @@ class Executable:
     # -- building the step closures -----------------------------------------------------
 
     def _alloc_for(self, slot: int) -> Callable[[tuple, Any], Any]:
-        buffers, fresh = self.buffers, self.fresh
+        buffers, fresh, recycler = self.buffers, self.fresh, self.recycler
         if slot in self.handed_out:
             def alloc_fresh(shape: tuple, dtype: Any) -> Any:
-                array = cuda.device_array(shape, dtype)
+                array = recycler.take(tuple(shape), dtype)
                 fresh.add(id(array))
                 return array
             return alloc_fresh
@@ -209,7 +215,7 @@ class Executable:
         self.fresh.clear()
         vals: list[Any] = [None] * self.n_slots
         for slot, array in zip(self.feed_slots, feeds):
-            vals[slot] = to_device(array)
+            vals[slot] = self._upload(slot, array)
         s = None
         try:  # (free when nothing is raised: the failing step is the loop variable)
             for s, run in zip(self.plan.steps, self.runs):
@@ -218,21 +224,48 @@ class Executable:
                     _check_finite(s, vals, self.slots)
         except GraphcError as err:
             raise err.at(s.node.location if s is not None else None)
-        pending = []
+        pending, written = [], set()
         for name, slot in self.write_slots:
             value = vals[slot]
             if value is state.get(name):
                 continue
             if not is_device(value):
                 value = to_device(value)
-            elif id(value) not in self.fresh:  # a buffer, a constant, a feed or a variable
-                value = device_copy(value)
+            elif id(value) not in self.fresh or id(value) in written:
+                value = device_copy(value)  # a buffer, constant, feed, variable: not its own
+            written.add(id(value))
             pending.append((name, value))
         state.update(pending)  # after every read: a run sees start-of-run values only
         fetched = [vals[slot] for slot in self.fetch_slots]
         if own:
             fetched = [v if id(v) in self.fresh else device_copy(to_device(v)) for v in fetched]
         return fetched
+
+    def _upload(self, slot: int, value: Any) -> Any:
+        """A feed on the device: a device array as is; a host array copied into the slot's
+        persistent buffer (a feed is never handed out as is: fetches are copied to the host,
+        writes and ``own`` results are copied on the device)."""
+        if is_device(value):
+            return value
+        host = np.asarray(value)
+        buf = self.feed_buffers.get(slot)
+        if buf is None or tuple(buf.shape) != host.shape or buf.dtype != host.dtype:
+            buf = self.feed_buffers[slot] = cuda.device_array(host.shape, host.dtype)
+        if host.size:
+            buf.copy_to_device(host if host.flags.c_contiguous else host.copy(order="C"))
+        return buf
+
+
+def _through_aliases(plan: Plan, slots: dict, handed_out: set[int]) -> set[int]:
+    """The handed-out slots and the slots whose value an ``assign`` among them hands out
+    (followed back through chains): a variable's new value gets an array of its own where
+    it is computed, instead of a copy at the end of the run."""
+    result = set(handed_out)
+    for step in reversed(plan.steps):
+        if step.kind == "alias" and slots[(step.node.uid, 0)] in result:
+            src, index = step.inputs[1]
+            result.add(slots[(src.uid, index)])
+    return result
 
 
 def _noop(vals: list, state: MutableMapping, step_no: int) -> None:
