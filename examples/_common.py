@@ -13,8 +13,8 @@ from graphc.frontends import keras
 def example_parser(doc: str, epochs: int, plot: str | None, verbose: int = 2) -> argparse.ArgumentParser:
     """A parser with the flags every example takes; add an example's own before parsing."""
     p = argparse.ArgumentParser(description=doc.splitlines()[0])
-    p.add_argument("--target", default="cpu", help="graphc target (cpu falls back to the "
-                   "default target while it is not built)")
+    p.add_argument("--target", default="cpu", help="graphc target: cpu (the default), "
+                   "cuda (an NVIDIA GPU), onnx or reference")
     p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--fast", action="store_true", help="a short run for the tests")
     p.add_argument("--plot", default=plot, help="curve PNG ('' for none)")
