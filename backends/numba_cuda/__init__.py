@@ -13,6 +13,13 @@
   softmax cross-entropy and one_hot have kernels (:mod:`.loss_kernels`);
   reshape-like ops are device views; ``scan`` runs its loop on the host and each step's
   kernels on the device (:mod:`.scan_kernels`);
+* convolutions are im2col + the GEMM kernel, their input gradient a col2im gather
+  (:mod:`.conv_kernels`); max/average pooling and their gradients are window kernels, the
+  gradients gathers (:mod:`.pool_kernels`); both 2-D, or N-d with two spatial axes;
+* layout copies (concat, split, split_like, strided_slice and its gradient, tile and its
+  gradient) are one strided region-copy kernel (:mod:`.copy_kernels`), pad and pad_grad a
+  mirror/constant kernel and a per-axis fold (:mod:`.pad_kernels`); gather, the
+  deterministic scatter_add_like and argmax/argmin have kernels (:mod:`.index_kernels`);
 * every other op runs its NumPy reference on the host (copy in, ref, copy back), listed
   with reasons in :data:`.kernels.FALLBACK`.
 
@@ -33,7 +40,8 @@ from graphc.lower import lower
 from graphc.passes import debug_flags
 from graphc.program import Program
 
-from . import (layout_kernels, loss_kernels, matmul_kernels,  # noqa: F401  (register kernels)
+from . import (conv_kernels, copy_kernels, index_kernels,  # noqa: F401  (register kernels)
+               layout_kernels, loss_kernels, matmul_kernels, pad_kernels, pool_kernels,
                random_kernels, reduce_kernels, scan_kernels)
 from .codegen import generate
 from .kernels import FALLBACK, LIBRARY, RUNTIME

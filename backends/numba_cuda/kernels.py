@@ -30,29 +30,18 @@ RUNTIME = {"placeholder": "fed (copied to the device)", "variable": "the device-
            "constant": "copied to the device once", "assign": "alias of its value; written at "
            "the end", "group": "nothing to compute"}
 
-_LAYOUT = "host fallback: layout copy (a device gather kernel is future work)"
-_GATHER = "host fallback: gather/scatter (future work: device kernel)"
-_CNN = "host fallback: convolution/pooling (issue 8: im2col + the GEMM kernel, future work)"
 FALLBACK: dict[str, str] = {
     # reductions without a device kernel (reduce_sum/mean/max/min and sum_to_like have one)
-    "reduce_prod": "host fallback: rare", "argmax": "host fallback: index reduction",
-    "argmin": "host fallback: index reduction", "prod_others": "host fallback: rare",
-    "tile_grad": "host fallback: reshape + sum",
+    "reduce_prod": "host fallback: rare", "prod_others": "host fallback: rare",
+    # (argmax, argmin, gather, scatter_add_like: index_kernels.py)
     # (broadcast_like, broadcast_to, fill, fill_like, transpose, shape, size: layout_kernels.py)
     # layout (reshape, expand_dims, squeeze, reshape_like are device views: see below)
-    "concat": _LAYOUT, "split": _LAYOUT, "split_like": _LAYOUT,
-    "strided_slice": _LAYOUT, "strided_slice_grad": _LAYOUT, "pad": _LAYOUT,
-    "pad_grad": _LAYOUT, "tile": _LAYOUT, "range": "host fallback: np.arange",
-    # gathers and scatters
-    "gather": _GATHER, "scatter_add_like": _GATHER,
+    # (concat, split, split_like, strided_slice(_grad), tile(_grad): copy_kernels.py;
+    # pad, pad_grad: pad_kernels.py)
+    "range": "host fallback: np.arange",
     # (one_hot and sparse_softmax_cross_entropy_with_logits: loss_kernels.py)
-    # convolution and pooling
-    "conv": _CNN, "conv_backprop_input": _CNN, "conv_backprop_filter": _CNN,
-    "conv2d": _CNN, "conv2d_backprop_input": _CNN, "conv2d_backprop_filter": _CNN,
-    "max_pool2d": _CNN, "max_pool2d_grad": _CNN, "max_pool2d_grad_grad": _CNN,
-    "avg_pool2d": _CNN, "avg_pool2d_grad": _CNN, "max_pool": _CNN, "max_pool_grad": _CNN,
-    "max_pool_grad_grad": _CNN, "max_pool_argmax": _CNN, "avg_pool": _CNN,
-    "avg_pool_grad": _CNN,
+    # (convolution and pooling, 2-D and N-d with two spatial axes: conv_kernels.py and
+    # pool_kernels.py; 1-D/3-D windows and grouped convolutions run the reference there)
 }
 
 

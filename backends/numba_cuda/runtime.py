@@ -33,6 +33,7 @@ from .device import (broadcast_strides, cuda, device_copy, is_device, launch, re
                      to_device, to_host)
 from .kernels import LIBRARY
 from .recycle import Recycler
+from .scratch import Scratch
 
 __all__ = ["Executable", "FusedKernel"]
 
@@ -75,7 +76,7 @@ class Executable:
         self.handed_out = _through_aliases(plan, table.index, table.handed_out)
         self.feed_slots, self.fetch_slots, self.write_slots = table.feeds, table.fetches, table.writes
         self.buffers: dict[int, Any] = {}
-        self.feed_buffers: dict[int, Any] = {}  # slot -> the device copy of a host feed
+        self.feed_buffers = Scratch()  # slot -> the device copy of a host feed
         self.fresh: set[int] = set()  # ids of the arrays taken this run for handed-out values
         self.recycler = Recycler(limit=4 * len(self.handed_out) + 8)
         self.kernels: list[FusedKernel] = []
@@ -245,15 +246,7 @@ class Executable:
         """A feed on the device: a device array as is; a host array copied into the slot's
         persistent buffer (a feed is never handed out as is: fetches are copied to the host,
         writes and ``own`` results are copied on the device)."""
-        if is_device(value):
-            return value
-        host = np.asarray(value)
-        buf = self.feed_buffers.get(slot)
-        if buf is None or tuple(buf.shape) != host.shape or buf.dtype != host.dtype:
-            buf = self.feed_buffers[slot] = cuda.device_array(host.shape, host.dtype)
-        if host.size:
-            buf.copy_to_device(host if host.flags.c_contiguous else host.copy(order="C"))
-        return buf
+        return value if is_device(value) else self.feed_buffers.upload(slot, np.asarray(value))
 
 
 def _through_aliases(plan: Plan, slots: dict, handed_out: set[int]) -> set[int]:
