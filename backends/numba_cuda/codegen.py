@@ -29,7 +29,43 @@ from numba import config, cuda
 
 # Numba caches kernels of real files on disk; the simulator compiles nothing.
 _OPTS = {} if config.ENABLE_CUDASIM else dict(cache=True)
+
+
+# Formulas call the two-argument builtins (relu is max(x, 0.0)), which Numba's CUDA target
+# fails to compile since 0.66 (numba/numba#10753): these shadow them, with Python's
+# semantics (the first argument unless the second compares greater/less, so NaN stays).
+@cuda.jit(device=True)
+def max(a, b):
+    return b if b > a else a
+
+
+@cuda.jit(device=True)
+def min(a, b):
+    return b if b < a else a
+
+
+@cuda.jit(device=True)
+def rint(x):
+    """np.rint (round half to even), which has no CUDA version."""
+    f = math.floor(x)
+    d = x - f
+    if d > 0.5 or (d == 0.5 and f % 2 != 0):
+        f += 1.0
+    return f
 '''
+
+
+#: NumPy calls of formulas without a CUDA version -> the prelude's device function.
+DEVICE_CALLS = {"np.rint(": "rint("}
+
+
+def _on_device(lines: list[str], result: str) -> tuple[list[str], str]:
+    """The scalar body with :data:`DEVICE_CALLS` substituted."""
+    def sub(text: str) -> str:
+        for numpy_call, device_call in DEVICE_CALLS.items():
+            text = text.replace(numpy_call, device_call)
+        return text
+    return [sub(ln) for ln in lines], sub(result)
 
 
 @dataclass(frozen=True)
@@ -48,7 +84,7 @@ def generate(step: Step) -> KernelSource:
     arrays = ", ".join(["out"] + [f"a{k}" for k in range(n)])
     src = [_PRELUDE]
 
-    lines, result = scalar_body(step, [f"a{k}[i]" for k in range(n)])
+    lines, result = _on_device(*scalar_body(step, [f"a{k}[i]" for k in range(n)]))
     src.append(f"@cuda.jit(**_OPTS)\ndef flat({arrays}):")
     src.append("    i = cuda.grid(1)")
     src.append("    stride = cuda.gridsize(1)")
@@ -59,7 +95,7 @@ def generate(step: Step) -> KernelSource:
     src.append("")
 
     strides = "".join(f", st{k}" for k in range(n))
-    lines, result = scalar_body(step, [f"a{k}[o{k}]" for k in range(n)])
+    lines, result = _on_device(*scalar_body(step, [f"a{k}[o{k}]" for k in range(n)]))
     src.append(f"@cuda.jit(**_OPTS)\ndef nd({arrays}, shape{strides}):")
     src.append("    i = cuda.grid(1)")
     src.append("    stride = cuda.gridsize(1)")

@@ -27,7 +27,8 @@ def _row_stats(logits, base, depth):
     """The row's maximum and its sum of exp(logit - maximum)."""
     top = logits[base]
     for c in range(1, depth):
-        top = max(top, logits[base + c])
+        v = logits[base + c]
+        top = v if v > top else top  # (not max: numba/numba#10753)
     total = 0.0
     for c in range(depth):
         total += math.exp(logits[base + c] - top)
