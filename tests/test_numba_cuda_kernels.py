@@ -17,7 +17,8 @@ from graphc.backends.numba_cuda.device import cuda, simulated  # noqa: E402
 from graphc.backends.numba_cuda.gemm_choice import FastestGemm  # noqa: E402
 from graphc.backends.numba_cuda.matmul_kernels import FASTEST, tiled_gemm  # noqa: E402
 from graphc.backends.numba_cuda.random_kernels import draw  # noqa: E402
-from graphc.backends.numba_cuda.reduce_kernels import MAX, MIN, SUM, reduce_axes  # noqa: E402
+from graphc.backends.numba_cuda.reduce_kernels import (  # noqa: E402
+    MAX, MIN, PROD, SUM, reduce_axes)
 
 pytestmark = pytest.mark.skipif(not simulated(), reason="the simulator run (tests/conftest.py);"
                                 " the real-GPU versions are in test_numba_cuda_gpu.py")
@@ -110,7 +111,8 @@ def test_matmul_op_runs_the_kernel_and_mixed_batches_fall_back() -> None:
 # A simulated block has 8 threads: 37 reduced elements exercise the strided partials.
 @pytest.mark.parametrize("shape,axes", [((3, 4, 2), (0,)), ((2, 37, 2), (1,)),
                                         ((3, 4, 2), (0, 2)), ((2, 37, 2), (0, 1, 2))])
-@pytest.mark.parametrize("kind,fn", [(SUM, np.sum), (MAX, np.max), (MIN, np.min)])
+@pytest.mark.parametrize("kind,fn", [(SUM, np.sum), (MAX, np.max), (MIN, np.min),
+                                     (PROD, np.prod)])
 def test_tree_reduction_over_any_axes(shape, axes, kind, fn) -> None:
     x = RNG.normal(size=shape)
     want = fn(x, axis=axes)

@@ -31,8 +31,9 @@ RUNTIME = {"placeholder": "fed (copied to the device)", "variable": "the device-
            "the end", "group": "nothing to compute"}
 
 FALLBACK: dict[str, str] = {
-    # reductions without a device kernel (reduce_sum/mean/max/min and sum_to_like have one)
-    "reduce_prod": "host fallback: rare", "prod_others": "host fallback: rare",
+    # (reduce_sum/mean/max/min/prod and sum_to_like: reduce_kernels.py)
+    "prod_others": "host fallback: the gradient of reduce_prod, exact with zeros by "
+                   "cumulative products (rare)",
     # (argmax, argmin, gather, scatter_add_like: index_kernels.py)
     # (broadcast_like, broadcast_to, fill, fill_like, transpose, shape, size: layout_kernels.py)
     # layout (reshape, expand_dims, squeeze, reshape_like are device views: see below)

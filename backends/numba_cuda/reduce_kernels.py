@@ -1,4 +1,5 @@
-"""Reductions on the device: block tree reductions for reduce_sum/mean/max/min, sum_to_like.
+"""Reductions on the device: block tree reductions for reduce_sum/mean/max/min/prod and
+sum_to_like.
 
 One block per output element (grid-stride over outputs): its threads stride over the
 reduced elements accumulating in float64, then combine their partials in shared memory by
@@ -20,19 +21,21 @@ import numba
 from .device import cuda, flat_offset, simulated, threads_per_block
 from .kernels import Alloc, lower
 
-__all__ = ["SUM", "MAX", "MIN", "reduce_axes"]
+__all__ = ["SUM", "MAX", "MIN", "PROD", "reduce_axes"]
 
-SUM, MAX, MIN = 0, 1, 2
+SUM, MAX, MIN, PROD = 0, 1, 2, 3
 _KERNELS: dict[tuple, Any] = {}
 
 
 def _build(kind: int, threads: int) -> Any:
-    init = 0.0 if kind == SUM else (-math.inf if kind == MAX else math.inf)
+    init = {SUM: 0.0, MAX: -math.inf, MIN: math.inf, PROD: 1.0}[kind]
 
     @cuda.jit(device=True)
     def combine(x, y):  # noqa: ANN001, ANN202
         if kind == SUM:
             return x + y
+        if kind == PROD:
+            return x * y
         if kind == MAX:  # NaN wins, as in np.max
             return x if (x > y or x != x) else y
         return x if (x < y or x != x) else y
@@ -113,7 +116,8 @@ def _reducer(kind: int, mean: bool) -> Callable[[Any], Callable]:
 
 
 for _op, _kind, _mean in (("reduce_sum", SUM, False), ("reduce_mean", SUM, True),
-                          ("reduce_max", MAX, False), ("reduce_min", MIN, False)):
+                          ("reduce_max", MAX, False), ("reduce_min", MIN, False),
+                          ("reduce_prod", PROD, False)):
     lower(_op)(_reducer(_kind, _mean))
 
 
