@@ -5,7 +5,8 @@ its own :class:`~.runtime.Executable`, and cached on the body. Each step runs it
 :meth:`~.runtime.Executable.run_on_device`: the carries and the slices ``x[t]`` (views of
 the scanned inputs, which are contiguous along axis 0) go in as device arrays and the new
 carries come back as device arrays, so nothing crosses the bus inside the loop. Each
-step's ``y`` values are copied into their stacks ``ys[t]`` on the device.
+step's ``y`` values are copied into their stacks ``ys[t]`` on the device; the stacks are
+kept from run to run (:class:`~.scratch.Scratch`: the runtime copies any it hands out).
 
 What the loop does not handle it hands back to the runtime's host fallback (the op's
 reference loop, which raises the reference's errors): scanned inputs of different
@@ -17,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from .device import cuda
 from .kernels import Alloc, lower
+from .scratch import Scratch
 
 __all__ = ["device_body"]
 
@@ -47,6 +48,7 @@ def _scan(node: Any) -> Callable[[list, Alloc, int], Any]:
     body, reverse = node.attrs["body"], node.attrs["reverse"]
     nc, nx = body.n_carry, body.n_xs
     y_dtypes = [spec.dtype.np for spec in node.specs[nc:]]
+    stacks = Scratch()
 
     def run(args: list, alloc: Alloc, step: int) -> Optional[tuple]:
         xs, consts = args[nc:nc + nx], args[nc + nx:]
@@ -63,8 +65,8 @@ def _scan(node: Any) -> Callable[[list, Alloc, int], Any]:
                 return None
             carries = out[:nc]
             if not ys:
-                ys = [cuda.device_array((steps, *y.shape), dtype)
-                      for y, dtype in zip(out[nc:], y_dtypes)]
+                ys = [stacks.get(j, (steps, *y.shape), dtype)
+                      for j, (y, dtype) in enumerate(zip(out[nc:], y_dtypes))]
             for stack, y in zip(ys, out[nc:]):
                 if y.size:
                     _slice(stack, t).copy_to_device(y)
