@@ -9,7 +9,7 @@ GEMMs (:func:`.matmul_kernels.gemm`) need:
 * ``conv2d``: cols ``(N, CK, P)``; ``y(N, O, P) = W(1, O, CK) @ cols``: the GEMM's batch
   of one broadcasts the weights over the samples, and the result is already NCHW;
 * ``conv2d_backprop_filter``: cols ``(CK, N, P)``; ``dW(O, CK) = G(O, N*P) @ cols^T``,
-  with the NCHW gradient transposed to ``(O, N, P)`` by the layout kernels' strided copy;
+  with the NCHW gradient transposed to ``(O, N, P)`` by :func:`.layout_kernels.permute_into`;
 * ``conv2d_backprop_input``: ``dcols(N, CK, P) = W^T @ G`` (the GEMM's transpose flag, no
   copy of W), then :func:`col2im`, a *gather*: one thread per input cell sums the column
   entries that read it (no atomics: the result is deterministic).
@@ -45,7 +45,7 @@ from graphc.ops.conv import out_dim, resolve_pads
 
 from .device import cuda, launch
 from .kernels import Alloc, lower
-from .layout_kernels import _strided_copy
+from .layout_kernels import permute_into
 from .matmul_kernels import gemm
 from .scratch import Scratch
 
@@ -258,9 +258,7 @@ def _backprop_filter(node: Any) -> Callable[[list, Alloc, int], Any]:
         cols = scratch.get("cols", (taps, n, span), x.dtype)
         im2col(cols, x, geo, span, n * span)
         gt = scratch.get("g", (o, n, span), g.dtype)  # G (N, O, P) as (O, N, P)
-        blocks, threads = launch(g.size)
-        _strided_copy[blocks, threads](gt.reshape(gt.size), g.reshape(g.size), (o, n, span),
-                                       (span, o * span, 1))
+        permute_into(gt, g.reshape((n, o, span)), (1, 0, 2))
         dw = alloc(tuple(spec.shape), x.dtype)
         gemm(gt.reshape((1, o, n * span)), cols.reshape((1, taps, n * span)),
              dw.reshape((1, o, taps)), False, True)

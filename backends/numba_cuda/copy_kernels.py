@@ -32,7 +32,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from graphc.ops.indexing import _np_index  # the reference's spec -> NumPy index
+from graphc.ops.indexing import np_index
 
 from .device import cuda, flat_offset, launch
 from .kernels import Alloc, lower
@@ -198,7 +198,7 @@ def slice_geometry(shape: tuple, spec: tuple) -> tuple:
     # One byte per element: NumPy's byte offsets and strides are element ones. The view
     # is never read: indexing it only does NumPy's pointer arithmetic.
     whole = np.lib.stride_tricks.as_strided(base, shape, c_strides(shape))
-    index = _np_index(spec)
+    index = np_index(spec)
     if not any(i is Ellipsis for i in index):
         index += (Ellipsis,)  # an all-int index then gives a 0-d view, not a NumPy scalar
     part = whole[index]

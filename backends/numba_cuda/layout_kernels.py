@@ -4,7 +4,7 @@
 ``fill_like`` are one kernel: a grid-stride copy ``out[i] = src[offset(i)]`` where the
 offset is index arithmetic over the output's dims with stride 0 on broadcast dims (a fill
 is a broadcast of a one-element array, uploaded once). ``transpose`` is the same kernel with
-the source's strides permuted. ``shape`` and ``size`` need only
+the source's strides permuted (:func:`permute_into`, which the convolutions use too). ``shape`` and ``size`` need only
 the input's shape, which the host knows: the result is computed there from the shape
 alone (no data copied) and uploaded (a few bytes).
 """
@@ -19,7 +19,7 @@ import numpy as np
 from .device import broadcast_strides, cuda, flat_offset, launch, to_device
 from .kernels import Alloc, lower
 
-__all__ = ["broadcast_into"]
+__all__ = ["broadcast_into", "permute_into"]
 
 
 @cuda.jit
@@ -85,6 +85,19 @@ def _fill(like_input: bool) -> Callable[[Any], Callable]:
     return factory
 
 
+def permute_into(out: Any, x: Any, perm: tuple) -> None:
+    """Write the contiguous device array ``x`` with its axes permuted by ``perm`` into the
+    contiguous ``out`` (of the permuted shape)."""
+    xs = tuple(x.shape)
+    strides = [math.prod(xs[d + 1:]) for d in range(len(xs))]
+    n = out.size
+    if n:
+        blocks, threads = launch(n)
+        _strided_copy[blocks, threads](out.reshape(n), x.reshape(x.size),
+                                       tuple(out.shape) or (1,),
+                                       tuple(strides[p] for p in perm) or (0,))
+
+
 @lower("transpose")
 def _transpose(node: Any) -> Callable[[list, Alloc, int], Any]:
     perm_attr, dtype = node.attrs["perm"], node.specs[0].dtype.np
@@ -93,14 +106,8 @@ def _transpose(node: Any) -> Callable[[list, Alloc, int], Any]:
         x = args[0]
         xs = tuple(x.shape)
         perm = tuple(range(len(xs)))[::-1] if perm_attr is None else tuple(perm_attr)
-        strides = [math.prod(xs[d + 1:]) for d in range(len(xs))]
         out = alloc(tuple(xs[p] for p in perm), dtype)
-        n = out.size
-        if n:
-            blocks, threads = launch(n)
-            _strided_copy[blocks, threads](out.reshape(n), x.reshape(x.size),
-                                           tuple(out.shape) or (1,),
-                                           tuple(strides[p] for p in perm) or (0,))
+        permute_into(out, x, perm)
         return out
     return run
 

@@ -98,20 +98,22 @@ def _infer_strided_slice(x: TensorSpec, *, spec: tuple) -> TensorSpec:
     return TensorSpec(tuple(out) + x.shape[k:], x.dtype)
 
 
-def _np_index(spec: tuple) -> tuple:
+def np_index(spec: tuple) -> tuple:
+    """The NumPy index of a ``strided_slice`` spec (what the reference indexes with; the
+    cuda target places its copies with it)."""
     return tuple(None if s == "newaxis" else Ellipsis if s == "ellipsis" else
                  s if is_int(s) else builtins.slice(*s) for s in spec)
 
 
 def _strided_slice_grad_ref(g: np.ndarray, like: np.ndarray, *, spec: tuple) -> np.ndarray:
     out = np.zeros(like.shape, g.dtype)
-    out[_np_index(spec)] = g
+    out[np_index(spec)] = g
     return out
 
 
 def _strided_slice_ref(x: np.ndarray, *, spec: tuple) -> np.ndarray:
     try:
-        return np.array(x[_np_index(spec)], copy=True)
+        return np.array(x[np_index(spec)], copy=True)
     except IndexError as err:  # an int index past a dim the graph did not know
         raise ShapeError(f"strided_slice: {err} (the tensor's shape is "
                          f"{format_shape(x.shape)})") from None
