@@ -71,16 +71,21 @@ def lower(op: str) -> Callable[[Factory], Factory]:
     return register
 
 
-def by_shapes(compute: Callable[[list], tuple]) -> Callable[[list], tuple]:
-    """``compute(args)`` (the run-time checks and the geometry), memoized by the
-    arguments' shapes: at batch 1 such Python work cost more than the
-    kernels themselves (convolution, pooling)."""
-    memo: dict[tuple, tuple] = {}
+_MISSING = object()
 
-    def get(args: list) -> tuple:
+
+def by_shapes(compute: Callable[[list], Any]) -> Callable[[list], Any]:
+    """``compute(args)`` (the run-time checks and the geometry), memoized by the
+    arguments' shapes (a node's dtypes are fixed: feeds and variables are converted to
+    them): at batch 1 such Python work cost more than the kernels themselves
+    (convolution, pooling). A None result ("not for these shapes") is memoized too. The
+    cuda target's window kernels use it as well (host or device arrays alike)."""
+    memo: dict[tuple, Any] = {}
+
+    def get(args: list) -> Any:
         key = tuple([a.shape for a in args])
-        hit = memo.get(key)
-        if hit is None:
+        hit = memo.get(key, _MISSING)
+        if hit is _MISSING:
             if len(memo) > 64:  # many distinct batch sizes: keep the memo small
                 memo.clear()
             hit = memo[key] = compute(args)

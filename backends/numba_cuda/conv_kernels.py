@@ -38,6 +38,7 @@ from typing import Any, Callable, NamedTuple, Optional
 import numpy as np
 
 from graphc import dtypes
+from graphc.backends.numba_cpu.kernels import by_shapes
 from graphc.errors import GraphcError
 from graphc.graph import TensorSpec
 from graphc.op import get_op
@@ -49,7 +50,7 @@ from .layout_kernels import permute_into
 from .matmul_kernels import gemm
 from .scratch import Scratch
 
-__all__ = ["Window", "window", "run_spec", "by_shapes", "window_source",
+__all__ = ["Window", "window", "run_spec", "window_source",
            "gather_kernel", "im2col", "col2im"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -83,21 +84,6 @@ def run_spec(node: Any, args: list) -> Optional[TensorSpec]:
         return get_op(node.op).infer(*specs, **node.attrs)
     except GraphcError:
         return None
-
-
-def by_shapes(compute: Callable[[list], Any]) -> Callable[[list], Any]:
-    """``compute(args)`` memoized by the arguments' shapes and dtypes (inference and
-    geometry are Python work that every run would otherwise repeat)."""
-    memo: dict[tuple, Any] = {}
-
-    def get(args: list) -> Any:
-        key = tuple((tuple(a.shape), a.dtype) for a in args)
-        if key not in memo:
-            if len(memo) > 64:  # many distinct batch sizes: keep it small
-                memo.clear()
-            memo[key] = compute(args)
-        return memo[key]
-    return get
 
 
 @cuda.jit(device=True)

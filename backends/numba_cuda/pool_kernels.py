@@ -29,7 +29,9 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from .conv_kernels import by_shapes, gather_kernel, run_spec, window
+from graphc.backends.numba_cpu.kernels import by_shapes
+
+from .conv_kernels import gather_kernel, run_spec, window
 from .device import cuda, launch
 from .kernels import Alloc, lower
 
